@@ -1,0 +1,74 @@
+"""The interface every backend implements."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+
+class Backend:
+    """One array library plus one PPL.
+
+    Subclasses fill :attr:`ops` (every name in :data:`gendsl.ops.OPS`) and
+    :attr:`dists` (every family in :data:`gendsl.dist.FAMILIES`, or most),
+    and implement the methods below. Arrays never leave the backend inside a
+    training step; :meth:`to_numpy` is for results only.
+    """
+
+    name: str = ""
+    ops: dict[str, Callable] = {}
+    dists: dict[str, Callable] = {}
+
+    # -- arrays -------------------------------------------------------------------
+    def asarray(self, x, dtype: str = "real", like=None) -> Any:
+        """A backend array from NumPy data (``dtype``: real, int or bool)."""
+        raise NotImplementedError
+
+    def to_numpy(self, x) -> np.ndarray:
+        raise NotImplementedError
+
+    def float_dtype(self, name: str):
+        raise NotImplementedError
+
+    def broadcast_to(self, x, shape: tuple):
+        raise NotImplementedError
+
+    # -- distributions --------------------------------------------------------------
+    def wrap(self, d, kind: str, arg):
+        """Applies ``expand`` / ``to_event`` / ``mask`` as the library does."""
+        if kind == "expand":
+            return d.expand(tuple(arg))
+        if kind == "to_event":
+            return d.to_event(arg)
+        return d.mask(arg)
+
+    def log_prob(self, d, value):
+        return d.log_prob(value)
+
+    def enumerate_support(self, d):
+        """``(K,) + (1,) * len(batch_shape)`` values of a discrete distribution."""
+        return d.enumerate_support(expand=False)
+
+    def sample(self, d, rng, shape: tuple):
+        raise NotImplementedError
+
+    def batch_shape(self, d) -> tuple:
+        return tuple(d.batch_shape)
+
+    # -- parameters --------------------------------------------------------------
+    def constrain(self, constraint: str, u):
+        raise NotImplementedError
+
+    def unconstrain(self, constraint: str, x):
+        raise NotImplementedError
+
+    def net(self, spec, params: dict, prefix: str) -> Callable:
+        """A function ``x -> y`` computing network ``spec`` with weights
+        ``params[prefix + key]`` (functional; used by the fast paths)."""
+        raise NotImplementedError
+
+    # -- programs -------------------------------------------------------------------
+    def compile(self, model, seed: int = 0):
+        """A plain ``(model_fn, guide_fn)`` pair in this backend's PPL."""
+        raise NotImplementedError

@@ -1,0 +1,146 @@
+"""Handlers: what a sample site does in one run of a lowered program.
+
+* :class:`ScoreHandler` scores given values and enumerates discrete latents
+  (exact marginalisation); it collects log-probability factors.
+* :class:`SampleHandler` draws every site not given (ancestral sampling).
+
+The plain Pyro/NumPyro programs use their own handlers (calling
+``pyro.sample`` / ``numpyro.sample``); see the backend modules.
+"""
+
+from __future__ import annotations
+
+from ..errors import ModelError
+from ..shapes import concrete
+
+__all__ = ["ScoreHandler", "SampleHandler", "Factor"]
+
+
+class Factor(tuple):
+    """``(site name, log-prob tensor, plates)`` of one scored site."""
+
+    __slots__ = ()
+
+    @property
+    def name(self):
+        return self[0]
+
+    @property
+    def log_prob(self):
+        return self[1]
+
+    @property
+    def plates(self):
+        return self[2]
+
+
+class _Base:
+    def __init__(self, backend, data: dict):
+        self.backend = backend
+        self.data = data
+
+    def input(self, node, ctx):
+        try:
+            return self.data[node.name]
+        except KeyError:
+            raise ModelError(f"input {node.name!r} was not given any data") from None
+
+    def net(self, node, ctx):
+        return None  # the backend's functional network
+
+    def deterministic(self, node, value, ctx):
+        return value
+
+
+class ScoreHandler(_Base):
+    """Scores a run: data and provided latents are conditioned on, enumerable
+    latents are enumerated in parallel (each on its own dim to the left of
+    every plate dim, as Pyro does), and each site's log-prob is kept.
+
+    Args:
+        backend: the backend.
+        data: site name -> backend array of observed values.
+        latents: site name -> values drawn elsewhere (by a guide).
+        first_enum_dim: ``-(max_plate_nesting + 1)``.
+        elementwise: site name -> ``(builder, observed_mask)`` for sites with
+            missing entries, scored elementwise and masked before summing.
+        enumerate: whether unseen discrete latents may be enumerated.
+    """
+
+    def __init__(self, backend, data, latents=None, first_enum_dim=-1, elementwise=None, enumerate=True):
+        super().__init__(backend, data)
+        self.latents = latents or {}
+        self.next_dim = first_enum_dim
+        self.elementwise = elementwise or {}
+        self.enumerate = enumerate
+        self.factors: list[Factor] = []
+        self.enum_dims: dict[str, int] = {}
+
+    def sample(self, node, fn, ctx, obs=None):
+        name = node.name
+        if obs is not None:
+            value = obs
+        elif name in self.data:
+            value = self.data[name]
+        elif name in self.latents:
+            value = self.latents[name]
+        elif self.enumerate and name in ctx.enumerable:
+            value = self._enumerate(node, fn)
+        else:
+            raise ModelError(
+                f"site {name!r} is latent and continuous, so it cannot be scored without a value; "
+                f"give it data, or train with a guide (objective='elbo')"
+            )
+        self.factors.append(Factor((name, self._score(name, fn, value, ctx), node.plates)))
+        return value
+
+    def _enumerate(self, node, fn):
+        dim = self.next_dim
+        self.next_dim -= 1
+        self.enum_dims[node.name] = dim
+        support = self.backend.enumerate_support(fn)
+        k = support.shape[0]
+        shape = (k,) + (1,) * (-dim - 1) + tuple(node.event_shape)
+        return self.backend.ops["reshape"](support, shape)
+
+    def _score(self, name, fn, value, ctx):
+        if name not in self.elementwise:
+            return self.backend.log_prob(fn, value)
+        build, observed, n_event = self.elementwise[name]
+        lp = self.backend.log_prob(build(ctx), value)
+        lp = self.backend.ops["where"](observed, lp, 0.0)
+        if n_event:
+            lp = self.backend.ops["sum"](lp, axis=tuple(range(-n_event, 0)))
+        return lp
+
+
+class SampleHandler(_Base):
+    """Draws every site that has no data, in program order.
+
+    Args:
+        rng: the backend's random stream (``rng.next(name)`` gives a key or None).
+        data: site name -> values to condition on instead of sampling.
+    """
+
+    def __init__(self, backend, rng, data=None):
+        super().__init__(backend, data or {})
+        self.rng = rng
+        self.values: dict = {}
+
+    def sample(self, node, fn, ctx, obs=None):
+        name = node.name
+        if obs is not None:
+            value = obs
+        elif name in self.data:
+            value = self.data[name]
+        else:
+            batch = concrete(node.batch_shape, ctx.sizes)
+            if self.backend.batch_shape(fn) != batch:
+                fn = self.backend.wrap(fn, "expand", batch)
+            value = self.backend.sample(fn, self.rng.next(name), ())
+        self.values[name] = value
+        return value
+
+    def deterministic(self, node, value, ctx):
+        self.values[node.name] = value
+        return value

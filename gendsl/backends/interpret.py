@@ -1,0 +1,197 @@
+"""Lowering: IR nodes -> small closures over one backend.
+
+:func:`lower` turns a :class:`gendsl.ir.Program` into a list of steps once;
+:func:`run` executes them against an environment. Each node type has one
+lowering rule in :data:`LOWER` (a dispatch table, not an ``isinstance``
+ladder). Random choices are delegated to a handler (see
+:mod:`gendsl.backends.handlers`), which is how one lowering serves scoring,
+sampling and the plain Pyro/NumPyro programs alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import ir
+from ..shapes import concrete
+
+__all__ = ["Context", "lower", "run", "lower_arg", "lower_dist"]
+
+
+@dataclass
+class Context:
+    """The state of one run of a program.
+
+    Attributes:
+        env: node name -> backend value.
+        sizes: plate name -> size for this run.
+        params: parameter name -> constrained backend value.
+        handler: decides what each sample site does.
+        dtype: backend float dtype for constants.
+        nets: network name -> callable, built once per run.
+        enumerable: latent sites that scoring may enumerate.
+    """
+
+    env: dict
+    sizes: dict
+    params: dict
+    handler: Any
+    dtype: Any = None
+    nets: dict = field(default_factory=dict)
+    enumerable: frozenset = frozenset()
+
+
+def lower_arg(arg, backend) -> Callable[[Context], Any]:
+    """A getter for one IR argument."""
+    if isinstance(arg, ir.Ref):
+        name = arg.name
+        return lambda ctx: ctx.env[name]
+    if isinstance(arg, ir.Const):
+        value, cache = arg.value, {}
+
+        def const(ctx):
+            key = ctx.dtype
+            if key not in cache:
+                kind = value.dtype.kind
+                dtype = "int" if kind in "iu" else "bool" if kind == "b" else "real"
+                cache[key] = backend.asarray(value, dtype, like=ctx.dtype)
+            return cache[key]
+
+        return const
+    if isinstance(arg, ir.DistSpec):
+        return lower_dist(arg, backend)
+    if isinstance(arg, tuple):
+        parts = [lower_arg(a, backend) for a in arg]
+        return lambda ctx: tuple(p(ctx) for p in parts)
+    if isinstance(arg, slice):
+        a, b, c = (lower_arg(x, backend) for x in (arg.start, arg.stop, arg.step))
+        return lambda ctx: slice(a(ctx), b(ctx), c(ctx))
+    return lambda ctx: arg
+
+
+def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False) -> Callable[[Context], Any]:
+    """A builder of the backend distribution for ``spec``.
+
+    Args:
+        skip_to_event: leave out ``to_event`` wrappers (to score elementwise,
+            e.g. when marginalising missing entries).
+    """
+    family = backend.dists[spec.family]
+    # Float literals become arrays of the run's dtype, so a float64 run stays float64.
+    getters = {k: lower_arg(ir.Const(np.asarray(v, dtype=float)) if type(v) is float else v, backend)
+               for k, v in spec.args.items()}
+    wrappers = []
+    for kind, arg in spec.wrappers:
+        if kind == "to_event" and skip_to_event:
+            continue
+        if kind == "expand":
+            shape = arg
+            wrappers.append((kind, lambda ctx, s=shape: concrete(s, ctx.sizes)))
+        elif kind == "mask":
+            wrappers.append((kind, lower_arg(arg, backend)))
+        else:
+            wrappers.append((kind, lambda ctx, n=arg: n))
+
+    def build(ctx: Context):
+        d = family(**{k: g(ctx) for k, g in getters.items()})
+        for kind, get in wrappers:
+            d = backend.wrap(d, kind, get(ctx))
+        return d
+
+    return build
+
+
+def _lower_input(node: ir.Input, backend):
+    name = node.name
+
+    def step(ctx):
+        ctx.env[name] = ctx.handler.input(node, ctx)
+
+    return step
+
+
+def _lower_param(node: ir.Param, backend):
+    name = node.name
+
+    def step(ctx):
+        ctx.env[name] = ctx.params[name]
+
+    return step
+
+
+def _lower_net(node: ir.Net, backend):
+    name, spec, prefix = node.name, node.spec, node.name + "."
+
+    def step(ctx):
+        net = ctx.nets.get(name)
+        if net is None:
+            net = ctx.nets[name] = ctx.handler.net(node, ctx) or backend.net(spec, ctx.params, prefix)
+        ctx.env[name] = net
+
+    return step
+
+
+def _lower_op(node: ir.Op, backend):
+    name = node.name
+    fn = backend.ops[node.op] if node.op != "apply" else (lambda net, x: net(x))
+    args = [lower_arg(a, backend) for a in node.args]
+    kwargs = dict(node.kwargs)
+    if len(args) == 1 and not kwargs:
+        a0 = args[0]
+
+        def step(ctx):
+            ctx.env[name] = fn(a0(ctx))
+    elif len(args) == 2 and not kwargs:
+        a0, a1 = args
+
+        def step(ctx):
+            ctx.env[name] = fn(a0(ctx), a1(ctx))
+    else:
+        def step(ctx):
+            ctx.env[name] = fn(*[a(ctx) for a in args], **kwargs)
+
+    return step
+
+
+def _lower_sample(node: ir.Sample, backend):
+    name = node.name
+    build = lower_dist(node.dist, backend)
+    obs = lower_arg(node.obs, backend) if node.obs is not None else None
+
+    def step(ctx):
+        ctx.env[name] = ctx.handler.sample(node, build(ctx), ctx, None if obs is None else obs(ctx))
+
+    return step
+
+
+def _lower_deterministic(node: ir.Deterministic, backend):
+    name, get = node.name, lower_arg(node.value, backend)
+
+    def step(ctx):
+        ctx.env[name] = ctx.handler.deterministic(node, get(ctx), ctx)
+
+    return step
+
+
+LOWER: dict[type, Callable] = {
+    ir.Input: _lower_input,
+    ir.Param: _lower_param,
+    ir.Net: _lower_net,
+    ir.Op: _lower_op,
+    ir.Sample: _lower_sample,
+    ir.Deterministic: _lower_deterministic,
+}
+
+
+def lower(program: ir.Program, backend) -> list:
+    """The program as a list of steps ``step(ctx)``, in program order."""
+    return [LOWER[type(node)](node, backend) for node in program.nodes]
+
+
+def run(steps: list, ctx: Context) -> Context:
+    for step in steps:
+        step(ctx)
+    return ctx

@@ -1,0 +1,291 @@
+"""The NumPyro backend: IR -> JAX arrays, ``numpyro.distributions`` and Flax.
+
+As for Pyro, two products: :meth:`NumPyroBackend.compile` gives a plain
+NumPyro ``(model, guide)`` pair (``numpyro.param``, ``numpyro.plate``,
+``numpyro.sample``; networks are Flax modules whose weights are the
+``"<net>$params"`` param, as ``numpyro.contrib.module.flax_module`` names
+them), usable with ``numpyro.infer.SVI``, ``MCMC`` and ``render_model``. The
+backend also serves gendsl's fast path, which training runs under ``jax.jit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+
+import flax.linen as linen
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as ndist
+from jax.scipy import special as jspecial
+from numpyro.distributions import constraints as ncons
+from numpyro.distributions.transforms import biject_to
+
+from ..dist import FAMILIES
+from ..nn import MLP
+from .base import Backend
+from .interpret import Context, run
+
+__all__ = ["NumPyroBackend", "BACKEND", "FlaxMLP", "OneHotCategorical"]
+
+
+def _slice_axis(x, start, stop, axis):
+    return jax.lax.slice_in_dim(x, start, stop, axis=axis)
+
+
+def _getitem(x, *index):
+    return x[index if len(index) != 1 else index[0]]
+
+
+OPS = {
+    "exp": jnp.exp, "log": jnp.log, "log1p": jnp.log1p, "expm1": jnp.expm1,
+    "sigmoid": jax.nn.sigmoid, "logit": jspecial.logit, "softplus": jax.nn.softplus, "tanh": jnp.tanh,
+    "relu": jax.nn.relu, "sqrt": jnp.sqrt, "square": jnp.square, "abs": jnp.abs,
+    "negative": jnp.negative, "sin": jnp.sin, "cos": jnp.cos, "erf": jspecial.erf, "floor": jnp.floor,
+    "add": jnp.add, "subtract": jnp.subtract, "multiply": jnp.multiply, "divide": jnp.divide,
+    "power": jnp.power, "maximum": jnp.maximum, "minimum": jnp.minimum, "logaddexp": jnp.logaddexp,
+    "less": jnp.less, "less_equal": jnp.less_equal, "greater": jnp.greater,
+    "greater_equal": jnp.greater_equal, "equal": jnp.equal, "not_equal": jnp.not_equal,
+    "where": jnp.where, "clip": jnp.clip,
+    "sum": jnp.sum, "mean": jnp.mean, "prod": jnp.prod, "max": jnp.max, "min": jnp.min,
+    "logsumexp": lambda x, axis=None, keepdims=False: jspecial.logsumexp(x, axis=axis, keepdims=keepdims),
+    "var": jnp.var, "std": jnp.std,
+    "softmax": lambda x, axis=-1: jax.nn.softmax(x, axis=axis),
+    "log_softmax": lambda x, axis=-1: jax.nn.log_softmax(x, axis=axis),
+    "cumsum": lambda x, axis=-1: jnp.cumsum(x, axis=axis),
+    "matmul": jnp.matmul,
+    "one_hot": lambda x, num_classes: jax.nn.one_hot(x, num_classes),
+    "slice_axis": _slice_axis,
+    "concatenate": lambda *xs, axis=0: jnp.concatenate(xs, axis=axis),
+    "stack": lambda *xs, axis=0: jnp.stack(xs, axis=axis),
+    "reshape": lambda x, shape: jnp.reshape(x, shape),
+    "transpose": lambda x, axes=None: jnp.transpose(x, axes),
+    "swapaxes": jnp.swapaxes,
+    "expand_dims": lambda x, axis: jnp.expand_dims(x, axis),
+    "squeeze": lambda x, axis=None: jnp.squeeze(x, axis),
+    "getitem": _getitem,
+    "astype": lambda x, dtype: x.astype({"real": jnp.result_type(float), "int": jnp.int32, "bool": jnp.bool_}[dtype]),
+    "zeros_like": jnp.zeros_like, "ones_like": jnp.ones_like,
+    "tril": lambda x, k=0: jnp.tril(x, k), "triu": lambda x, k=0: jnp.triu(x, k),
+    "diagonal": lambda x, offset=0, axis1=-2, axis2=-1: jnp.diagonal(x, offset, axis1, axis2),
+}
+
+_CONSTRAINTS = {
+    "real": ncons.real,
+    "positive": ncons.positive,
+    "unit_interval": ncons.unit_interval,
+    "simplex": ncons.simplex,
+    "lower_cholesky": ncons.lower_cholesky,
+    "positive_definite": ncons.positive_definite,
+}
+
+_ACTIVATIONS = {
+    "relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "softplus": jax.nn.softplus,
+    "elu": jax.nn.elu, "leaky_relu": jax.nn.leaky_relu, "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "identity": lambda x: x,
+}
+
+
+class OneHotCategorical(ndist.Distribution):
+    """One-hot categorical (NumPyro has none); values are one-hot vectors."""
+
+    arg_constraints = {"logits": ncons.real_vector}
+    support = ncons.simplex
+    has_enumerate_support = True
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        self.logits = jnp.log(probs) if logits is None else jax.nn.log_softmax(logits, -1)
+        super().__init__(jnp.shape(self.logits)[:-1], jnp.shape(self.logits)[-1:], validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        idx = jax.random.categorical(key, self.logits, shape=sample_shape + self.batch_shape)
+        return jax.nn.one_hot(idx, self.event_shape[-1], dtype=self.logits.dtype)
+
+    def log_prob(self, value):
+        return jnp.sum(value * jax.nn.log_softmax(self.logits, -1), -1)
+
+    def enumerate_support(self, expand=True):
+        k = self.event_shape[-1]
+        values = jnp.eye(k, dtype=self.logits.dtype).reshape((k,) + (1,) * len(self.batch_shape) + (k,))
+        return jnp.broadcast_to(values, (k,) + self.batch_shape + (k,)) if expand else values
+
+
+class FlaxMLP(linen.Module):
+    """``nn.MLP`` as a Flax module; ``to_flax(spec, weights)`` gives its params."""
+
+    sizes: tuple
+    activation: str = "relu"
+    output_activation: str = "identity"
+
+    @linen.compact
+    def __call__(self, x):
+        last = len(self.sizes) - 2
+        for i, width in enumerate(self.sizes[1:]):
+            x = linen.Dense(width, name=f"layers_{i}")(x)
+            x = _ACTIVATIONS[self.activation if i < last else self.output_activation](x)
+        return x
+
+
+def _flax_mlp(spec: MLP):
+    return FlaxMLP(spec.sizes, spec.activation, spec.output_activation)
+
+
+def _mlp_to_flax(spec: MLP, weights: dict, prefix: str) -> dict:
+    n = len(spec.sizes) - 1
+    return {"params": {f"layers_{i}": {"kernel": jnp.asarray(weights[f"{prefix}{i}.weight"]).T,
+                                       "bias": jnp.asarray(weights[f"{prefix}{i}.bias"])} for i in range(n)}}
+
+
+def _mlp(spec: MLP, params: dict, prefix: str):
+    layers = [(params[f"{prefix}{i}.weight"], params[f"{prefix}{i}.bias"]) for i in range(len(spec.sizes) - 1)]
+    act, out_act = _ACTIVATIONS[spec.activation], _ACTIVATIONS[spec.output_activation]
+    last = len(layers) - 1
+
+    def forward(x):
+        for i, (w, b) in enumerate(layers):
+            x = x @ w.T + b
+            x = act(x) if i < last else out_act(x)
+        return x
+
+    return forward
+
+
+# network spec type -> (functional forward, Flax module factory, weights -> Flax params)
+NETS = {MLP: (_mlp, _flax_mlp, _mlp_to_flax)}
+
+
+class _JaxRNG:
+    """Explicit keys: each site draws from ``fold_in(key, hash(name))``."""
+
+    def __init__(self, key):
+        self.key = jax.random.PRNGKey(key) if isinstance(key, (int, np.integer)) else key
+
+    def next(self, name):
+        return jax.random.fold_in(self.key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+class NumPyroBackend(Backend):
+    """JAX arrays, NumPyro distributions, Flax networks."""
+
+    name = "numpyro"
+    ops = OPS
+
+    def __init__(self):
+        self.dists = {name: getattr(ndist, name) for name in FAMILIES if hasattr(ndist, name)}
+        self.dists["OneHotCategorical"] = OneHotCategorical
+
+    # -- arrays -----------------------------------------------------------------------
+    def float_dtype(self, name="float32"):
+        if str(name) == "float64" and not jax.config.jax_enable_x64:
+            numpyro.enable_x64()
+        return {"float32": jnp.float32, "float64": jnp.float64}[str(name)]
+
+    def asarray(self, x, dtype="real", like=None):
+        jdtype = {"real": like or jnp.result_type(float), "int": jnp.int32, "bool": jnp.bool_}[dtype]
+        return jnp.asarray(np.asarray(x), dtype=jdtype)
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def broadcast_to(self, x, shape):
+        return jnp.broadcast_to(x, shape)
+
+    def rng(self, seed=0):
+        return _JaxRNG(seed)
+
+    # -- distributions ------------------------------------------------------------------
+    def sample(self, d, rng, shape):
+        return d.sample(rng, shape)
+
+    # -- parameters ------------------------------------------------------------------------
+    def constrain(self, constraint, u):
+        return biject_to(_CONSTRAINTS[constraint])(u)
+
+    def unconstrain(self, constraint, x):
+        return biject_to(_CONSTRAINTS[constraint]).inv(x)
+
+    def net(self, spec, params, prefix):
+        return NETS[type(spec)][0](spec, params, prefix)
+
+    def module(self, spec):
+        """``spec`` as a Flax module."""
+        return NETS[type(spec)][1](spec)
+
+    def flax_params(self, spec, weights: dict, prefix: str) -> dict:
+        """gendsl weights (``(out, in)`` matrices) -> the Flax module's params."""
+        return NETS[type(spec)][2](spec, weights, prefix)
+
+    # -- the plain NumPyro program ------------------------------------------------------------------
+    def compile(self, model, seed: int = 0, dtype="float32"):
+        """A plain NumPyro ``(model, guide)`` pair.
+
+        Both take ``data`` (a dict ``{site: array}``) and ``size``. Discrete
+        latents the guide does not cover are marked for parallel enumeration
+        (``numpyro.infer.TraceEnum_ELBO`` / ``numpyro.contrib.funsor`` sum
+        them out).
+        """
+        from .program import Lowered
+
+        float_dtype = self.float_dtype(dtype)
+        init = model.init_params(seed)
+        lowered = Lowered(model, self)
+        params = [p for prog in (model.ir, model.guide_ir) if prog is not None for p in prog.params]
+        nets = {n.name: n.spec for prog in (model.ir, model.guide_ir) if prog is not None for n in prog.nets}
+        backend = self
+
+        def program(steps):
+            def fn(data=None, size=None):
+                data = {k: jnp.asarray(v) for k, v in (data or {}).items()}
+                values = {p.name: numpyro.param(p.name, jnp.asarray(init[p.name], float_dtype),
+                                                constraint=_CONSTRAINTS[p.constraint]) for p in params}
+                handler = _NumPyroHandler(model, data, nets, init, backend)
+                ctx = Context(env={}, sizes=lowered.sizes(data, size), params=values, handler=handler,
+                              dtype=float_dtype, enumerable=lowered.enumerable)
+                run(steps, ctx)
+                return {k: v for k, v in ctx.env.items() if not k.startswith("%")}
+            return fn
+
+        model_fn = program(lowered.steps)
+        guide_fn = program(lowered.guide_steps) if lowered.guide_steps is not None else (lambda data=None, size=None: None)
+        model_fn.__name__, guide_fn.__name__ = model.name, f"{model.name}_guide"
+        return model_fn, guide_fn
+
+
+class _NumPyroHandler:
+    """Sample sites become ``numpyro.sample`` inside their ``numpyro.plate``s."""
+
+    def __init__(self, model, data, nets, init, backend):
+        self.model, self.data, self.nets, self.init, self.backend = model, data, nets, init, backend
+
+    @contextlib.contextmanager
+    def _plates(self, node, ctx):
+        with contextlib.ExitStack() as stack:
+            for name in node.plates:
+                stack.enter_context(numpyro.plate(name, ctx.sizes[name], dim=self.model.ir.plates[name].dim))
+            yield
+
+    def input(self, node, ctx):
+        return self.data[node.name]
+
+    def net(self, node, ctx):
+        spec = self.nets[node.name]
+        module = self.backend.module(spec)
+        init = self.backend.flax_params(spec, self.init, node.name + ".")
+        variables = numpyro.param(f"{node.name}$params", init["params"])
+        return lambda x: module.apply({"params": variables}, x)
+
+    def sample(self, node, fn, ctx, obs=None):
+        infer = dict(node.infer)
+        value = obs if obs is not None else self.data.get(node.name)
+        if value is None and node.name in ctx.enumerable:
+            infer.setdefault("enumerate", "parallel")
+        with self._plates(node, ctx):
+            return numpyro.sample(node.name, fn, obs=value, infer=infer)
+
+    def deterministic(self, node, value, ctx):
+        return numpyro.deterministic(node.name, value)
+
+
+BACKEND = NumPyroBackend()

@@ -1,0 +1,203 @@
+"""A model lowered onto one backend: scoring, exact marginals, sampling.
+
+:class:`Lowered` is the fast path that training and queries use. It runs the
+same lowering as the plain Pyro/NumPyro programs, with gendsl's own handlers
+instead of the PPL's, so the numbers agree while a training step does no more
+than the arithmetic (no trace data structures, no host synchronisation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ir
+from ..dist import FAMILIES
+from ..errors import DataError, ModelError
+from ..params import param_constraints
+from ..shapes import format_shape
+from .enum import eliminate, row_plate
+from .handlers import SampleHandler, ScoreHandler
+from .interpret import Context, lower, lower_dist, run
+
+__all__ = ["Lowered"]
+
+# A value inside each support, written where data are missing (then masked).
+_FILL = {"positive": 1.0, "unit_interval": 0.5, "interval": None}
+
+
+class Lowered:
+    """A model (and its guide) lowered onto ``backend``.
+
+    Attributes:
+        model: the :class:`gendsl.Model`.
+        backend: the :class:`gendsl.backends.Backend`.
+        row: the row plate's name, or ``None``.
+        enumerable: latent sites summed out exactly when scoring.
+    """
+
+    def __init__(self, model, backend):
+        self.model = model
+        self.backend = backend
+        self.program = model.ir
+        self.steps = lower(model.ir, backend)
+        self.guide_steps = lower(model.guide_ir, backend) if model.guide_ir is not None else None
+        self.row = row_plate(model.ir)
+        self.constraints = param_constraints(model)
+        guided = {s.name for s in model.guide_ir.sites} if model.guide_ir is not None else set()
+        self.enumerable = frozenset(
+            s.name for s in model.ir.latent
+            if s.name not in guided
+            and FAMILIES.get(s.dist.family) is not None and FAMILIES[s.dist.family].enumerable
+            and s.infer.get("enumerate", "parallel") == "parallel"
+        )
+        self.max_plate_nesting = model.ir.max_plate_nesting
+
+    # -- parameters -------------------------------------------------------------------
+    def constrain(self, uparams: dict) -> dict:
+        """Unconstrained -> constrained values, with the backend's bijections."""
+        b, cons = self.backend, self.constraints
+        return {k: (u if cons[k] == "real" else b.constrain(cons[k], u)) for k, u in uparams.items()}
+
+    def unconstrain(self, params: dict) -> dict:
+        b, cons = self.backend, self.constraints
+        return {k: (x if cons[k] == "real" else b.unconstrain(cons[k], x)) for k, x in params.items()}
+
+    # -- plate sizes --------------------------------------------------------------------
+    def sizes(self, data: dict, n: int | None = None) -> dict:
+        """Plate sizes for a run: fixed ones, data-sized ones from ``data``, else ``n``."""
+        out = {}
+        for plate in self.program.plates.values():
+            if plate.size is not None:
+                out[plate.name] = plate.size
+                continue
+            size = None
+            for site in self.program.sites:
+                if site.name in data and plate.name in site.plates:
+                    shape = data[site.name].shape
+                    axis = len(shape) - len(site.event_shape) + plate.dim
+                    if 0 <= axis < len(shape):
+                        size = shape[axis]
+                        break
+            out[plate.name] = n if size is None else size
+            if out[plate.name] is None:
+                raise DataError(f"plate {plate.name!r} takes its size from data, but no data for its sites were given")
+        return out
+
+    def context(self, params: dict, data: dict, handler, n=None, dtype=None) -> Context:
+        return Context(env={}, sizes=self.sizes(data, n), params=params, handler=handler,
+                       dtype=dtype, enumerable=self.enumerable)
+
+    # -- scoring ------------------------------------------------------------------------------
+    def score(self, params: dict, data: dict, latents=None, missing=None, dtype=None) -> ScoreHandler:
+        """Runs the model once, scoring ``data`` (and ``latents``).
+
+        Args:
+            missing: site -> boolean backend array, True where observed; the
+                site's missing entries are marginalised (masked elementwise).
+        """
+        elementwise = {}
+        for name, observed in (missing or {}).items():
+            node = self.program[name]
+            elementwise[name] = (lower_dist(node.dist, self.backend, skip_to_event=True),
+                                 observed, node.dist.reinterpreted)
+        handler = ScoreHandler(self.backend, data, latents, -(self.max_plate_nesting + 1), elementwise)
+        ctx = self.context(params, data, handler, dtype=dtype)
+        run(self.steps, ctx)
+        handler.sizes = ctx.sizes
+        return handler
+
+    def log_prob_rows(self, params, data, missing=None, keep=(), dtype=None):
+        """Exact per-row log-likelihood, discrete latents summed out.
+
+        Returns:
+            ``(rows, global_logp)``: rows of shape ``(N,)`` (or ``(N, K)`` with
+            one kept site), and the log-prob of sites outside the row plate.
+        """
+        h = self.score(params, data, missing=missing, dtype=dtype)
+        rank = self.max_plate_nesting + len(h.enum_dims)
+        enum_vars = {v: (d, self.program[v].plates) for v, d in h.enum_dims.items()}
+        rows, glob = eliminate(self.backend, h.factors, enum_vars, self.program.plates, h.sizes,
+                               self.row, rank, keep)
+        if rows is None:
+            return None, glob
+        return self._rows(rows, keep, h, rank), glob
+
+    def _rows(self, rows, keep, handler, rank):
+        ops = self.backend.ops
+        if self.row is None:
+            return ops["reshape"](ops["sum"](rows), (1,))
+        row_axis = rank + self.program.plates[self.row].dim
+        kept = [rank + handler.enum_dims[v] for v in keep]
+        others = [a for a in range(rank) if a != row_axis and a not in kept]
+        n = handler.sizes[self.row]
+        rows = ops["transpose"](rows, tuple(others + [row_axis] + kept))
+        k_shape = tuple(rows.shape[rank - len(kept):])
+        rows = ops["reshape"](rows, (-1,) + k_shape)
+        if rows.shape[0] != n:  # nothing varied by row: every row alike
+            rows = self.backend.broadcast_to(rows, (n,) + k_shape)
+        return rows
+
+    # -- sampling ---------------------------------------------------------------------------------
+    def sample(self, params, n: int, rng, data=None, dtype=None) -> dict:
+        """Ancestral samples of every site (and deterministic node), ``n`` rows."""
+        handler = SampleHandler(self.backend, rng, data)
+        ctx = self.context(params, data or {}, handler, n=n, dtype=dtype)
+        run(self.steps, ctx)
+        return handler.values
+
+    # -- data checks (before training, on NumPy arrays) ------------------------------------------------
+    def check_data(self, data: dict, require_observed=True) -> dict:
+        """Validates data against the sites and splits off missing entries.
+
+        Returns:
+            site -> boolean NumPy mask (True where observed) for sites with NaN.
+        """
+        program, sites = self.program, {s.name: s for s in self.program.sites}
+        for name in data:
+            if name not in sites:
+                raise DataError(
+                    f"data has key {name!r} but model {program.name!r} has no site of that name; "
+                    f"its sites are {sorted(sites)}"
+                )
+        if require_observed:
+            missing_sites = [s.name for s in program.observed if s.name not in data]
+            if missing_sites:
+                raise DataError(f"model {program.name!r} observes {missing_sites}: pass data for them")
+        rows = None
+        masks = {}
+        for name, value in data.items():
+            node = sites[name]
+            shape = _expected_shape(node, value)
+            if tuple(value.shape) != shape:
+                raise DataError(
+                    f"data for site {name!r} has shape {tuple(value.shape)} but the site's shape is "
+                    f"{format_shape(node.shape)} (rows first, then {format_shape(node.event_shape)} per row)"
+                )
+            if self.row in node.plates:
+                n = value.shape[len(value.shape) - len(node.event_shape) + program.plates[self.row].dim]
+                if rows is not None and n != rows:
+                    raise DataError(f"data sites disagree on the number of rows ({rows} vs {n} for {name!r})")
+                rows = n
+            if np.issubdtype(value.dtype, np.floating) and np.isnan(value).any():
+                masks[name] = self._missing(node, value)
+        return masks
+
+    def _missing(self, node, value):
+        family = FAMILIES.get(node.dist.family)
+        base_event = len(node.event_shape) - node.dist.reinterpreted
+        if family is None or base_event != 0 or family.support in ("interval",):
+            raise DataError(
+                f"site {node.name!r} has missing values (NaN), but its {node.dist.family} is not a "
+                f"product of scalar distributions (write it with .to_event) so gendsl cannot "
+                f"marginalise single entries; impute or drop those rows"
+            )
+        observed = ~np.isnan(value)
+        value[~observed] = _FILL.get(family.support, 0.0)
+        return observed
+
+
+def _expected_shape(node, value) -> tuple:
+    """The site's shape with data-sized axes taken from ``value``."""
+    if value.ndim != len(node.shape):
+        return tuple(node.shape)
+    return tuple(v if hasattr(s, "plate") else s for s, v in zip(node.shape, value.shape))

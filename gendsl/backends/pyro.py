@@ -1,0 +1,321 @@
+"""The Pyro backend: IR -> PyTorch arrays, ``pyro.distributions`` and ``torch.nn``.
+
+Two products:
+
+* :meth:`PyroBackend.compile` gives a plain Pyro ``(model, guide)`` pair
+  (``pyro.param``, ``pyro.module``, ``pyro.plate``, ``pyro.sample``) that runs
+  under Pyro's own tools: ``SVI``, ``TraceEnum_ELBO``, ``render_model``.
+* The backend itself serves gendsl's fast path (:class:`gendsl.backends.program.Lowered`):
+  the same lowering with plain PyTorch arithmetic and argument validation off,
+  so a training step costs what hand-written PyTorch costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import operator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import pyro
+import pyro.distributions as pdist
+from pyro.distributions import constraints as pcons
+
+from .. import ir
+from ..dist import FAMILIES
+from ..nn import MLP
+from .base import Backend
+from .interpret import Context, lower, run
+
+__all__ = ["PyroBackend", "BACKEND", "TorchMLP"]
+
+
+def _axes(x, axis):
+    return tuple(range(x.ndim)) if axis is None else axis
+
+
+def _reduce(fn):
+    def f(x, axis=None, keepdims=False):
+        return fn(x, dim=_axes(x, axis), keepdim=keepdims)
+    return f
+
+
+def _prod(x, axis=None, keepdims=False):
+    for a in sorted((a % x.ndim for a in np.atleast_1d(_axes(x, axis))), reverse=True):
+        x = torch.prod(x, dim=int(a), keepdim=keepdims)
+    return x
+
+
+def _tensor_pair(fn):
+    def f(a, b):
+        if not torch.is_tensor(a):
+            a = torch.as_tensor(a, dtype=b.dtype, device=b.device)
+        if not torch.is_tensor(b):
+            b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
+        return fn(a, b)
+    return f
+
+
+def _slice_axis(x, start, stop, axis):
+    return x.narrow(axis, start, stop - start)
+
+
+def _getitem(x, *index):
+    return x[index if len(index) != 1 else index[0]]
+
+
+def _astype(x, dtype):
+    return {"real": lambda: x.to(torch.get_default_dtype()) if not x.is_floating_point() else x,
+            "int": x.long, "bool": x.bool}[dtype]()
+
+
+OPS = {
+    "exp": torch.exp, "log": torch.log, "log1p": torch.log1p, "expm1": torch.expm1,
+    "sigmoid": torch.sigmoid, "logit": torch.logit, "softplus": F.softplus, "tanh": torch.tanh,
+    "relu": torch.relu, "sqrt": torch.sqrt, "square": torch.square, "abs": torch.abs,
+    "negative": torch.neg, "sin": torch.sin, "cos": torch.cos, "erf": torch.special.erf,
+    "floor": torch.floor,
+    "add": operator.add, "subtract": operator.sub, "multiply": operator.mul,
+    "divide": operator.truediv, "power": operator.pow,
+    "maximum": _tensor_pair(torch.maximum), "minimum": _tensor_pair(torch.minimum),
+    "logaddexp": _tensor_pair(torch.logaddexp),
+    "less": operator.lt, "less_equal": operator.le, "greater": operator.gt,
+    "greater_equal": operator.ge, "equal": operator.eq, "not_equal": operator.ne,
+    "where": torch.where, "clip": torch.clamp,
+    "sum": _reduce(torch.sum), "mean": _reduce(torch.mean), "prod": _prod,
+    "max": _reduce(torch.amax), "min": _reduce(torch.amin), "logsumexp": _reduce(torch.logsumexp),
+    "var": lambda x, axis=None, keepdims=False: torch.var(x, dim=_axes(x, axis), keepdim=keepdims, correction=0),
+    "std": lambda x, axis=None, keepdims=False: torch.std(x, dim=_axes(x, axis), keepdim=keepdims, correction=0),
+    "softmax": lambda x, axis=-1: torch.softmax(x, dim=axis),
+    "log_softmax": lambda x, axis=-1: torch.log_softmax(x, dim=axis),
+    "cumsum": lambda x, axis=-1: torch.cumsum(x, dim=axis),
+    "matmul": torch.matmul,
+    "one_hot": lambda x, num_classes: F.one_hot(x.long(), num_classes).to(torch.get_default_dtype()),
+    "slice_axis": _slice_axis,
+    "concatenate": lambda *xs, axis=0: torch.cat(xs, dim=axis),
+    "stack": lambda *xs, axis=0: torch.stack(xs, dim=axis),
+    "reshape": lambda x, shape: x.reshape(shape),
+    "transpose": lambda x, axes=None: x.permute(*(axes if axes is not None else reversed(range(x.ndim)))),
+    "swapaxes": torch.swapaxes,
+    "expand_dims": lambda x, axis: torch.unsqueeze(x, axis),
+    "squeeze": lambda x, axis=None: x.squeeze() if axis is None else x.squeeze(axis),
+    "getitem": _getitem,
+    "astype": _astype,
+    "zeros_like": torch.zeros_like, "ones_like": torch.ones_like,
+    "tril": lambda x, k=0: torch.tril(x, diagonal=k), "triu": lambda x, k=0: torch.triu(x, diagonal=k),
+    "diagonal": lambda x, offset=0, axis1=-2, axis2=-1: torch.diagonal(x, offset, axis1, axis2),
+}
+
+_CONSTRAINTS = {
+    "real": pcons.real,
+    "positive": pcons.positive,
+    "unit_interval": pcons.unit_interval,
+    "simplex": pcons.simplex,
+    "lower_cholesky": pcons.lower_cholesky,
+    "positive_definite": pcons.positive_definite,
+}
+
+_ACTIVATIONS = {
+    "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "softplus": F.softplus,
+    "elu": F.elu, "leaky_relu": F.leaky_relu, "gelu": F.gelu, "identity": lambda x: x,
+}
+
+
+class TorchMLP(torch.nn.ModuleList):
+    """``nn.MLP`` as a ``torch.nn`` module; its ``state_dict`` keys
+    (``"0.weight"``, ``"0.bias"``, ...) are gendsl's weight names."""
+
+    def __init__(self, spec: MLP):
+        super().__init__(torch.nn.Linear(a, b) for a, b in zip(spec.sizes[:-1], spec.sizes[1:]))
+        self.activation = _ACTIVATIONS[spec.activation]
+        self.output_activation = _ACTIVATIONS[spec.output_activation]
+
+    def forward(self, x):
+        last = len(self) - 1
+        for i, layer in enumerate(self):
+            x = layer(x)
+            x = self.activation(x) if i < last else self.output_activation(x)
+        return x
+
+
+def _mlp(spec: MLP, params: dict, prefix: str):
+    layers = [(params[f"{prefix}{i}.weight"], params[f"{prefix}{i}.bias"]) for i in range(len(spec.sizes) - 1)]
+    act, out_act = _ACTIVATIONS[spec.activation], _ACTIVATIONS[spec.output_activation]
+    last = len(layers) - 1
+
+    def forward(x):
+        for i, (w, b) in enumerate(layers):
+            x = F.linear(x, w, b)
+            x = act(x) if i < last else out_act(x)
+        return x
+
+    return forward
+
+
+# network spec type -> (functional forward, torch.nn.Module class)
+NETS = {MLP: (_mlp, TorchMLP)}
+
+
+class _TorchRNG:
+    """PyTorch's global generator, seeded once per call that needs randomness."""
+
+    def __init__(self, seed=None):
+        if seed is not None:
+            torch.manual_seed(int(seed))
+
+    def next(self, name):
+        return None
+
+
+class PyroBackend(Backend):
+    """PyTorch arrays, Pyro distributions.
+
+    Args:
+        validate: validate distribution arguments and values (Pyro's default
+            is on; gendsl's training path turns it off, having checked data
+            before training, so steps never synchronise with the host).
+    """
+
+    name = "pyro"
+    ops = OPS
+
+    def __init__(self, validate: bool = False):
+        self.validate = validate
+        self.dists = {
+            name: functools.partial(getattr(pdist, name), validate_args=validate)
+            for name in FAMILIES if hasattr(pdist, name)
+        }
+
+    # -- arrays -----------------------------------------------------------------------
+    def float_dtype(self, name="float32"):
+        return {"float32": torch.float32, "float64": torch.float64}[str(name)]
+
+    def asarray(self, x, dtype="real", like=None):
+        float_dtype, device = like if isinstance(like, tuple) else (like or torch.get_default_dtype(), None)
+        torch_dtype = {"real": float_dtype, "int": torch.long, "bool": torch.bool}[dtype]
+        return torch.as_tensor(np.asarray(x), dtype=torch_dtype, device=device)
+
+    def to_numpy(self, x):
+        return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+
+    def broadcast_to(self, x, shape):
+        return torch.broadcast_to(x, shape)
+
+    def rng(self, seed=None):
+        return _TorchRNG(seed)
+
+    # -- distributions ------------------------------------------------------------------
+    def sample(self, d, rng, shape):
+        return d.rsample(shape) if d.has_rsample else d.sample(shape)
+
+    # -- parameters ------------------------------------------------------------------------
+    def constrain(self, constraint, u):
+        return torch.distributions.biject_to(_CONSTRAINTS[constraint])(u)
+
+    def unconstrain(self, constraint, x):
+        return torch.distributions.biject_to(_CONSTRAINTS[constraint]).inv(x)
+
+    def net(self, spec, params, prefix):
+        return NETS[type(spec)][0](spec, params, prefix)
+
+    def module(self, spec, weights: dict | None = None, prefix: str = "") -> torch.nn.Module:
+        """``spec`` as a ``torch.nn.Module``, loaded with ``weights`` if given."""
+        module = NETS[type(spec)][1](spec)
+        if weights is not None:
+            state = {k: torch.as_tensor(weights[prefix + k]) for k in module.state_dict()}
+            module.load_state_dict(state)
+        return module
+
+    # -- the plain Pyro program -----------------------------------------------------------------
+    def compile(self, model, seed: int = 0, dtype="float32", device="cpu"):
+        """A plain Pyro ``(model, guide)`` pair.
+
+        Both take ``data`` (a dict ``{site: tensor}``) and ``size`` (rows to
+        draw when no data are given). Parameters are ``pyro.param`` sites
+        initialised from ``model.init_params(seed)``; networks are
+        ``pyro.module`` sites. Discrete latents the guide does not cover are
+        marked ``infer={"enumerate": "parallel"}``, so ``TraceEnum_ELBO`` with
+        ``max_plate_nesting=model.ir.max_plate_nesting`` sums them out.
+
+        Example:
+            >>> import pyro, gendsl.models as zoo
+            >>> model_fn, guide_fn = zoo.gmm(x_dim=2, k=3).to_pyro()
+            >>> svi = pyro.infer.SVI(model_fn, guide_fn, pyro.optim.Adam({"lr": 0.01}),
+            ...                      pyro.infer.TraceEnum_ELBO(max_plate_nesting=1))
+        """
+        return _compile(PyroBackend(validate=True), model, seed, self.float_dtype(dtype), torch.device(device))
+
+
+def _compile(backend, model, seed, dtype, device):
+    from .program import Lowered
+
+    init = model.init_params(seed)
+    lowered = Lowered(model, backend)
+    modules = {
+        n.name: backend.module(n.spec, init, n.name + ".").to(device=device, dtype=dtype)
+        for prog in (model.ir, model.guide_ir) if prog is not None for n in prog.nets
+    }
+    params = [p for prog in (model.ir, model.guide_ir) if prog is not None for p in prog.params]
+
+    def get_params():
+        return {p.name: pyro.param(p.name, lambda p=p: torch.as_tensor(init[p.name], dtype=dtype, device=device),
+                                   constraint=_CONSTRAINTS[p.constraint]) for p in params}
+
+    def program(steps):
+        def fn(data=None, size=None):
+            data = {k: torch.as_tensor(v, device=device, dtype=dtype if torch.is_floating_point(torch.as_tensor(v)) else None)
+                    for k, v in (data or {}).items()}
+            handler = _PyroHandler(model, data, modules)
+            ctx = Context(env={}, sizes=lowered.sizes(data, size), params=get_params(), handler=handler,
+                          dtype=(dtype, device), enumerable=lowered.enumerable)
+            run(steps, ctx)
+            return {k: v for k, v in ctx.env.items() if not k.startswith("%")}
+        return fn
+
+    model_fn = program(lowered.steps)
+    guide_fn = program(lowered.guide_steps) if lowered.guide_steps is not None else (lambda data=None, size=None: None)
+    model_fn.__name__, guide_fn.__name__ = model.name, f"{model.name}_guide"
+    return model_fn, guide_fn
+
+
+class _PyroHandler:
+    """Sample sites become ``pyro.sample`` inside their ``pyro.plate``s."""
+
+    def __init__(self, model, data, modules):
+        self.model, self.data, self.modules = model, data, modules
+        self.plates = {}  # Pyro wants one plate object per run, re-entered
+
+    @contextlib.contextmanager
+    def _plates(self, node, ctx):
+        with contextlib.ExitStack() as stack:
+            for name in node.plates:
+                if name not in self.plates:
+                    dim = self.model.ir.plates[name].dim
+                    self.plates[name] = pyro.plate(name, ctx.sizes[name], dim=dim)
+                stack.enter_context(self.plates[name])
+            yield
+
+    def input(self, node, ctx):
+        return self.data[node.name]
+
+    def net(self, node, ctx):
+        return pyro.module(node.name, self.modules[node.name])
+
+    def sample(self, node, fn, ctx, obs=None):
+        infer = dict(node.infer)
+        value = obs if obs is not None else self.data.get(node.name)
+        if value is None and node.name in ctx.enumerable:
+            infer.setdefault("enumerate", "parallel")
+        with self._plates(node, ctx):
+            return pyro.sample(node.name, fn, obs=value, infer=infer)
+
+    def deterministic(self, node, value, ctx):
+        rank = max((-self.model.ir.plates[p].dim for p in node.plates), default=0)
+        with self._plates(node, ctx):
+            return pyro.deterministic(node.name, value, event_dim=len(node.shape) - rank)
+
+
+BACKEND = PyroBackend()

@@ -1,0 +1,242 @@
+"""``@gd.model``: model factories, bound models and their guides.
+
+A decorated function is a :class:`ModelFactory`; calling it with
+hyper-parameters traces the function once and returns a :class:`Model`,
+which owns the IR (:attr:`Model.ir`), its graph views, the compilers to Pyro
+and NumPyro, and ``fit``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+from . import ir
+from .errors import ModelError, SiteError
+from .trace import Tracer, tracing
+
+__all__ = ["model", "ModelFactory", "Model"]
+
+
+def _signature(fn: Callable, role: str, name: str):
+    """Splits a function's parameters into data inputs and hyper-parameters."""
+    inputs, hyper = [], {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise ModelError(f"{role} {name!r}: *args/**kwargs are not supported; name each hyper-parameter")
+        if p.default is inspect.Parameter.empty:
+            inputs.append(p.name)
+        else:
+            hyper[p.name] = p.default
+    return inputs, hyper
+
+
+def trace_program(fn: Callable, name: str, role: str, hyper: dict, inputs: dict | None = None,
+                  plates=None, doc: str = "") -> ir.Program:
+    """Runs ``fn`` once under a tracer and returns its :class:`gendsl.ir.Program`.
+
+    Args:
+        inputs: input name -> ``(shape, dtype, plates)`` for positional arguments.
+    """
+    tracer = Tracer(name, role, shared_plates=plates)
+    args = []
+    with tracing(tracer):
+        for input_name, (shape, dtype, input_plates) in (inputs or {}).items():
+            args.append(tracer.add(ir.Input(name=input_name, shape=shape, plates=input_plates, dtype=dtype)))
+        fn(*args, **hyper)
+    return tracer.program(inputs=tuple(inputs or ()), hyper=hyper, doc=doc)
+
+
+class ModelFactory:
+    """What ``@gd.model`` returns: call it with hyper-parameters to get a :class:`Model`."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.name = fn.__name__
+        inputs, self.defaults = _signature(fn, "model", self.name)
+        if inputs:
+            raise ModelError(
+                f"model {self.name!r}: parameters {inputs} have no default. A model's arguments are "
+                f"hyper-parameters with defaults (def {self.name}(x_dim=64, ...)); data enter "
+                f"through gd.observe / gd.sample sites"
+            )
+        self.guide_fn: Callable | None = None
+        functools.update_wrapper(self, fn)
+
+    def guide(self, fn: Callable) -> Callable:
+        """Decorator attaching an amortised guide ``q(latents | data)``.
+
+        The guide's positional arguments are data, named after model sites;
+        its keyword arguments are hyper-parameters shared with the model.
+        """
+        _signature(fn, "guide", fn.__name__)
+        self.guide_fn = fn
+        return fn
+
+    def __call__(self, **hyper) -> "Model":
+        unknown = set(hyper) - set(self.defaults)
+        if unknown:
+            raise ModelError(
+                f"model {self.name!r} has no hyper-parameter(s) {sorted(unknown)}; "
+                f"it takes {sorted(self.defaults)}"
+            )
+        return Model(self, {**self.defaults, **hyper})
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        return f"<gendsl model factory {self.name}({args})>"
+
+
+class Model:
+    """A model with its hyper-parameters bound, traced into the IR.
+
+    Attributes:
+        name: the model's name.
+        hyper: its hyper-parameters.
+        ir: the model's :class:`gendsl.ir.Program`.
+        guide_ir: the guide's program, or ``None``.
+    """
+
+    def __init__(self, factory: ModelFactory, hyper: dict):
+        self.factory = factory
+        self.name = factory.name
+        self.hyper = dict(hyper)
+        self.ir = trace_program(factory.fn, self.name, "model", self.hyper, doc=factory.fn.__doc__ or "")
+        self.guide_ir = self._trace_guide(factory.guide_fn) if factory.guide_fn else None
+
+    def _trace_guide(self, fn: Callable) -> ir.Program:
+        inputs, defaults = _signature(fn, "guide", fn.__name__)
+        specs = {}
+        for name in inputs:
+            node = self.ir.by_name.get(name)
+            if not isinstance(node, ir.Sample):
+                sites = [s.name for s in self.ir.sites]
+                raise SiteError(
+                    f"guide {fn.__name__!r}: argument {name!r} matches no site of model {self.name!r}; "
+                    f"guide arguments are data named after model sites: {sites}"
+                )
+            specs[name] = (node.shape, node.dtype, node.plates)
+        hyper = {k: self.hyper.get(k, v) for k, v in defaults.items()}
+        guide = trace_program(fn, self.name, "guide", hyper, inputs=specs,
+                              plates=self.ir.plates, doc=fn.__doc__ or "")
+        self._check_guide(guide)
+        return guide
+
+    def _check_guide(self, guide: ir.Program) -> None:
+        for site in guide.sites:
+            target = self.ir.by_name.get(site.name)
+            if not isinstance(target, ir.Sample) or target.observed:
+                latent = [s.name for s in self.ir.latent]
+                raise SiteError(
+                    f"guide site {site.name!r} is not a latent site of model {self.name!r}; "
+                    f"a guide samples the model's latent sites: {latent}"
+                )
+            if site.shape != target.shape:
+                from .shapes import format_shape
+
+                raise SiteError(
+                    f"guide site {site.name!r} has shape {format_shape(site.shape)} but the model's "
+                    f"has {format_shape(target.shape)}; they must match"
+                )
+
+    # -- graph views ------------------------------------------------------------
+    @functools.cached_property
+    def graph(self):
+        """The model as a ``networkx.DiGraph`` (see :mod:`gendsl.graph`)."""
+        from .graph import to_networkx
+
+        return to_networkx(self.ir)
+
+    @functools.cached_property
+    def guide_graph(self):
+        """The guide as a ``networkx.DiGraph``, or ``None``."""
+        from .graph import to_networkx
+
+        return None if self.guide_ir is None else to_networkx(self.guide_ir)
+
+    def graph_spec(self, guide: bool = True) -> dict:
+        """Plain-data description of the graph (what renderers draw)."""
+        from .graph import graph_spec
+
+        return graph_spec(self.ir, self.guide_ir if guide else None)
+
+    def render(self, path: str | None = None, guide: bool = True, format: str | None = None):
+        """Draws the model (and guide) in plate notation with graphviz.
+
+        Args:
+            path: output file; its suffix (``.svg``, ``.png``, ``.pdf``,
+                ``.dot``) picks the format. ``None`` returns the
+                ``graphviz.Digraph``.
+        """
+        from .render import render
+
+        return render(self.graph_spec(guide), path, format=format)
+
+    def to_dot(self, guide: bool = True) -> str:
+        from .render import to_dot
+
+        return to_dot(self.graph_spec(guide))
+
+    def to_mermaid(self, guide: bool = True) -> str:
+        from .render import to_mermaid
+
+        return to_mermaid(self.graph_spec(guide))
+
+    def to_json(self, guide: bool = True) -> str:
+        from .render import to_json
+
+        return to_json(self.graph_spec(guide))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .render import mimebundle
+
+        return mimebundle(self.graph_spec(), repr(self))
+
+    # -- compilers --------------------------------------------------------------
+    def to_pyro(self):
+        """A plain Pyro ``(model, guide)`` pair; see :mod:`gendsl.backends.pyro`."""
+        from .backends import get_backend
+
+        return get_backend("pyro").compile(self)
+
+    def to_numpyro(self):
+        """A plain NumPyro ``(model, guide)`` pair; see :mod:`gendsl.backends.numpyro`."""
+        from .backends import get_backend
+
+        return get_backend("numpyro").compile(self)
+
+    def init_params(self, seed: int = 0) -> dict:
+        """Initial parameter values ``{name: float64 array}`` (constrained), the
+        same for every backend."""
+        from .params import init_params
+
+        return init_params(self, seed)
+
+    # -- training ---------------------------------------------------------------
+    def fit(self, data, objective="mle", backend: str = "pyro", **options):
+        """Trains the model; see :func:`gendsl.inference.fit` for the options."""
+        from gendsl.inference import fit
+
+        return fit(self, data, objective=objective, backend=backend, **options)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyper.items())
+        return f"<gendsl model {self.name}({args})>"
+
+
+def model(fn: Callable) -> ModelFactory:
+    """Turns a generative story into a model factory.
+
+    Example:
+        >>> import gendsl as gd
+        >>> from gendsl import dist
+        >>> @gd.model
+        ... def coin(n_flips=10):
+        ...     p = gd.param("p", (), init=0.5, constraint="unit_interval")
+        ...     with gd.plate("data"):
+        ...         gd.observe("x", dist.Bernoulli(probs=p))
+        >>> [n for n in coin().graph.nodes]
+        ['p', 'x']
+    """
+    return ModelFactory(fn)
