@@ -214,10 +214,16 @@ class Model:
         return init_params(self, seed)
 
     # -- training ---------------------------------------------------------------
-    def fit(self, data, objective="mle", backend: str = "pyro", **options):
-        """Trains the model; see :func:`gendsl.inference.fit` for the options."""
+    def fit(self, data, objective=None, backend: str = "pyro", **options):
+        """Trains the model; see :func:`gendsl.inference.fit` for the options.
+
+        ``objective=None`` uses the factory's ``default_objective`` (``"mle"``
+        unless the model says otherwise).
+        """
         from gendsl.inference import fit
 
+        if objective is None:
+            objective = getattr(self.factory, "default_objective", "mle")
         return fit(self, data, objective=objective, backend=backend, **options)
 
     def __repr__(self) -> str:

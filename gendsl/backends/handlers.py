@@ -75,6 +75,7 @@ class ScoreHandler(_Base):
         self.enumerate = enumerate
         self.factors: list[Factor] = []
         self.enum_dims: dict[str, int] = {}
+        self.dists: dict = {}  # site -> its distribution in this run (for expectations)
 
     def sample(self, node, fn, ctx, obs=None):
         name = node.name
@@ -92,6 +93,7 @@ class ScoreHandler(_Base):
                 f"give it data, or train with a guide (objective='elbo')"
             )
         self.factors.append(Factor((name, self._score(name, fn, value, ctx), node.plates)))
+        self.dists[name] = fn
         return value
 
     def _enumerate(self, node, fn):

@@ -35,9 +35,10 @@ class Lowered:
         enumerable: latent sites summed out exactly when scoring.
     """
 
-    def __init__(self, model, backend):
+    def __init__(self, model, backend, dtype=None):
         self.model = model
         self.backend = backend
+        self.dtype = dtype  # the backend's float dtype spec for constants
         self.program = model.ir
         self.steps = lower(model.ir, backend)
         self.guide_steps = lower(model.guide_ir, backend) if model.guide_ir is not None else None
@@ -85,7 +86,7 @@ class Lowered:
 
     def context(self, params: dict, data: dict, handler, n=None, dtype=None) -> Context:
         return Context(env={}, sizes=self.sizes(data, n), params=params, handler=handler,
-                       dtype=dtype, enumerable=self.enumerable)
+                       dtype=dtype or self.dtype, enumerable=self.enumerable)
 
     # -- scoring ------------------------------------------------------------------------------
     def score(self, params: dict, data: dict, latents=None, missing=None, dtype=None) -> ScoreHandler:
@@ -136,6 +137,30 @@ class Lowered:
         if rows.shape[0] != n:  # nothing varied by row: every row alike
             rows = self.backend.broadcast_to(rows, (n,) + k_shape)
         return rows
+
+    def expected_value(self, params, data, missing, site: str):
+        """``E[site | data]`` per row, shape ``(N,) + event_shape``: the site's
+        conditional mean averaged over the posterior of the row's enumerated
+        latents (used to impute missing entries)."""
+        ops, node = self.backend.ops, self.program[site]
+        h = self.score(params, data, missing=missing)
+        rank = self.max_plate_nesting + len(h.enum_dims)
+        n_event = len(node.event_shape)
+        mean = h.dists[site].mean
+        mean = ops["reshape"](mean, (1,) * (rank + n_event - mean.ndim) + tuple(mean.shape))
+        keep = tuple(v for v in h.enum_dims if self.row in self.program[v].plates)
+        if keep:
+            enum_vars = {v: (d, self.program[v].plates) for v, d in h.enum_dims.items()}
+            joint, _ = eliminate(self.backend, h.factors, enum_vars, self.program.plates, h.sizes,
+                                 self.row, rank, keep)
+            axes = tuple(rank + h.enum_dims[v] for v in keep)
+            post = ops["exp"](joint - ops["logsumexp"](joint, axis=axes, keepdims=True))
+            post = ops["reshape"](post, tuple(post.shape) + (1,) * n_event)
+            mean = ops["sum"](post * mean, axis=axes, keepdims=True)
+        n = h.sizes[self.row]
+        row_axis = rank + self.program.plates[self.row].dim
+        mean = ops["reshape"](mean, tuple(mean.shape[row_axis:]))
+        return self.backend.broadcast_to(mean, (n,) + tuple(node.event_shape))
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, params, n: int, rng, data=None, dtype=None) -> dict:

@@ -1,0 +1,9 @@
+"""Objectives, training and evaluation (``gendsl.inference``)."""
+
+from . import objectives
+from .fitted import Fitted, load
+from .mle import MLE
+from .objectives import OBJECTIVES, Objective, register
+from .train import fit
+
+__all__ = ["fit", "Fitted", "load", "objectives", "Objective", "OBJECTIVES", "register", "MLE"]

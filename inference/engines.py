@@ -1,0 +1,221 @@
+"""Engines: a lowered model on one device, with its optimiser loop.
+
+Two engines share one interface: :class:`TorchEngine` (Pyro backend, eager
+PyTorch with ``torch.optim.Adam``) and :class:`JaxEngine` (NumPyro backend,
+one ``jax.jit``-compiled step with ``optax.adam``). Both keep the data on the
+device, draw minibatch orders from the same NumPy generator (so a seed gives
+the same batches on both) and read the loss back once per epoch, not per
+step, so no step waits on the host.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gendsl.backends import get_backend
+from gendsl.backends.program import Lowered
+from gendsl.errors import DataError, GendslError
+
+__all__ = ["make_engine", "Engine", "TorchEngine", "JaxEngine"]
+
+
+class Engine:
+    """A model lowered onto a backend, plus device placement and training.
+
+    Attributes:
+        backend: the :class:`gendsl.backends.Backend`.
+        lowered: the :class:`gendsl.backends.program.Lowered` model.
+        dtype: ``"float32"`` or ``"float64"``.
+    """
+
+    def __init__(self, model, backend_name: str, dtype: str = "float32", device=None):
+        if dtype not in ("float32", "float64"):
+            raise GendslError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.model = model
+        self.backend = get_backend(backend_name)
+        self.dtype = dtype
+        self.device = device
+        self.lowered = Lowered(model, self.backend, self._dtype_spec())
+
+    # -- per backend ------------------------------------------------------------------------------
+    def _dtype_spec(self):
+        raise NotImplementedError
+
+    def put(self, x: np.ndarray, kind: str = "real"):
+        """A NumPy array as a backend array on this engine's device."""
+        return self.backend.asarray(x, kind, like=self.lowered.dtype)
+
+    def put_data(self, data: dict) -> dict:
+        sites = self.model.ir.by_name
+        return {k: self.put(v, "int" if sites[k].dtype == "int" else "real") for k, v in data.items()}
+
+    def params_in(self, params: dict) -> dict:
+        """NumPy constrained params -> backend arrays."""
+        return {k: self.put(v) for k, v in params.items()}
+
+    def params_out(self, params: dict) -> dict:
+        return {k: np.asarray(self.backend.to_numpy(v), dtype=np.float64) for k, v in params.items()}
+
+    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
+        raise NotImplementedError
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator):
+    order = rng.permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+class _Stop(Exception):
+    def __init__(self, epoch, params, history):
+        self.epoch, self.params, self.history = epoch, params, history
+
+
+def _epoch_bar(epochs, progress, desc):
+    from tqdm.auto import tqdm
+
+    return tqdm(range(epochs), desc=desc, disable=(None if progress is None else not progress),
+                leave=False, dynamic_ncols=True)
+
+
+class TorchEngine(Engine):
+    """Pyro backend on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
+
+    def _dtype_spec(self):
+        import torch
+
+        device = torch.device(self.device or "cpu")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise GendslError("device='cuda' was asked for, but PyTorch sees no CUDA device here; use device='cpu'")
+        return (self.backend.float_dtype(self.dtype), device)
+
+    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
+        import torch
+
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        brng = self.backend.rng(None)
+        lowered, device = self.lowered, self.lowered.dtype[1]
+        u = {k: v.detach().clone().requires_grad_(True) for k, v in lowered.unconstrain(self.params_in(params)).items()}
+        opt = torch.optim.Adam(list(u.values()), lr=lr)
+        full = self.put_data(data)
+        masks = {k: torch.as_tensor(m, device=device) for k, m in missing.items()}
+        n = _rows(data, lowered)
+        history = {"epoch_loss": [], "step_loss": []}
+        bar = _epoch_bar(epochs, progress, f"{self.model.name} [pyro]")
+        for epoch in bar:
+            good = {k: v.detach().clone() for k, v in u.items()}
+            losses = []
+            for idx in _batches(n, batch_size, rng):
+                idx_t = torch.as_tensor(idx, device=device)
+                batch = {k: v[idx_t] for k, v in full.items()}
+                mbatch = {k: m[idx_t] for k, m in masks.items()}
+                loss = objective.loss(lowered, lowered.constrain(u), batch, mbatch, n, brng)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(loss.detach())
+            step_losses = torch.stack(losses).cpu().numpy()  # the one host read per epoch
+            if not np.all(np.isfinite(step_losses)):
+                raise _Stop(epoch, self.params_out(lowered.constrain(good)), history)
+            history["step_loss"].extend(step_losses.tolist())
+            history["epoch_loss"].append(float(step_losses.mean()))
+            bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
+            if callback is not None:
+                callback(epoch, lambda: self.params_out(lowered.constrain(u)), history)
+        with torch.no_grad():
+            return self.params_out(lowered.constrain(u)), history
+
+
+class JaxEngine(Engine):
+    """NumPyro backend on JAX's default device (or ``device="cpu"``/``"gpu"``)."""
+
+    def _dtype_spec(self):
+        return self.backend.float_dtype(self.dtype)
+
+    def _device(self):
+        import jax
+
+        if self.device in (None, "default"):
+            return None
+        platform = {"cuda": "gpu"}.get(str(self.device).split(":")[0], str(self.device).split(":")[0])
+        try:
+            return jax.devices(platform)[0]
+        except RuntimeError:
+            raise GendslError(
+                f"device={self.device!r} was asked for, but JAX has no {platform!r} device here "
+                f"(it has {[d.platform for d in jax.devices()]}); leave device unset for JAX's default"
+            ) from None
+
+    def put(self, x, kind="real"):
+        import jax
+
+        arr = super().put(x, kind)
+        dev = self._device()
+        return arr if dev is None else jax.device_put(arr, dev)
+
+    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        rng = np.random.default_rng(seed)
+        lowered = self.lowered
+        u = lowered.unconstrain(self.params_in(params))
+        opt = optax.adam(lr)
+        opt_state = opt.init(u)
+        full = self.put_data(data)
+        masks = {k: jnp.asarray(m) for k, m in missing.items()}
+        n = _rows(data, lowered)
+
+        @jax.jit
+        def step(u, opt_state, idx, key):
+            batch = {k: v[idx] for k, v in full.items()}
+            mbatch = {k: m[idx] for k, m in masks.items()}
+
+            def loss_fn(u):
+                return objective.loss(lowered, lowered.constrain(u), batch, mbatch, n, self.backend.rng(key))
+
+            loss, grads = jax.value_and_grad(loss_fn)(u)
+            updates, opt_state = opt.update(grads, opt_state, u)
+            return optax.apply_updates(u, updates), opt_state, loss
+
+        key = jax.random.PRNGKey(seed)
+        history = {"epoch_loss": [], "step_loss": []}
+        bar = _epoch_bar(epochs, progress, f"{self.model.name} [numpyro]")
+        for epoch in bar:
+            good = u
+            losses = []
+            for idx in _batches(n, batch_size, rng):
+                key, sub = jax.random.split(key)
+                u, opt_state, loss = step(u, opt_state, jnp.asarray(idx), sub)
+                losses.append(loss)
+            step_losses = np.asarray(jnp.stack(losses))  # the one host read per epoch
+            if not np.all(np.isfinite(step_losses)):
+                raise _Stop(epoch, self.params_out(lowered.constrain(good)), history)
+            history["step_loss"].extend(step_losses.tolist())
+            history["epoch_loss"].append(float(step_losses.mean()))
+            bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
+            if callback is not None:
+                callback(epoch, lambda: self.params_out(lowered.constrain(u)), history)
+        return self.params_out(lowered.constrain(u)), history
+
+
+def _rows(data: dict, lowered) -> int:
+    sizes = lowered.sizes({k: np.empty(v.shape) for k, v in data.items()})
+    if lowered.row is None:
+        raise DataError(
+            f"model {lowered.model.name!r} has no plate sized by the data, so there are no rows to "
+            f"batch; wrap its observations in gd.plate('data')"
+        )
+    return sizes[lowered.row]
+
+
+ENGINES = {"pyro": TorchEngine, "numpyro": JaxEngine}
+
+
+def make_engine(model, backend: str, dtype: str = "float32", device=None) -> Engine:
+    if backend not in ENGINES:
+        from gendsl.errors import unknown_name
+
+        raise unknown_name("backend", backend, ENGINES)
+    return ENGINES[backend](model, backend, dtype, device)

@@ -1,0 +1,208 @@
+"""A trained model: parameters plus the queries a user asks of them.
+
+Every answer comes back as NumPy, whatever the backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+
+import numpy as np
+from scipy.special import logsumexp, softmax
+
+from gendsl.dist import FAMILIES
+from gendsl.errors import DataError, GendslError, SiteError
+
+__all__ = ["Fitted", "load"]
+
+
+class Fitted:
+    """A model with trained parameters on one backend.
+
+    Attributes:
+        model: the :class:`gendsl.Model`.
+        backend: ``"pyro"`` or ``"numpyro"``.
+        params: ``{name: NumPy array}`` of constrained parameter values.
+        history: ``{"epoch_loss": [...], "step_loss": [...]}``.
+        objective: the objective it was trained with.
+    """
+
+    def __init__(self, model, backend, params, history=None, objective=None, dtype="float32", device=None):
+        self.model = model
+        self.backend = backend
+        self.params = {k: np.asarray(v) for k, v in params.items()}
+        self.history = history or {"epoch_loss": [], "step_loss": []}
+        self.objective = objective
+        self.dtype = dtype
+        self.device = device
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from .engines import make_engine
+
+            self._engine = make_engine(self.model, self.backend, self.dtype, self.device)
+        return self._engine
+
+    def __repr__(self) -> str:
+        return f"<Fitted {self.model!r} on {self.backend}, {len(self.params)} params>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.model._repr_mimebundle_(include, exclude)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _prepare(self, data, require_observed=True):
+        from .train import as_data
+
+        data = as_data(self.model, data)
+        missing = self.engine.lowered.check_data(data, require_observed=require_observed)
+        eng = self.engine
+        return eng.put_data(data), {k: eng.put(m, "bool") for k, m in missing.items()}
+
+    def _np(self, x):
+        return np.asarray(self.engine.backend.to_numpy(x), dtype=np.float64)
+
+    def _no_grad(self):
+        if self.backend == "pyro":
+            import torch
+
+            return torch.no_grad()
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    # -- queries ----------------------------------------------------------------------------
+    def log_prob(self, data) -> np.ndarray:
+        """Exact log-likelihood of each row, discrete latents summed out.
+
+        Terms outside the row plate (global sites) are not included.
+        """
+        self._check_exact("log_prob")
+        batch, missing = self._prepare(data)
+        with self._no_grad():
+            rows, _ = self.engine.lowered.log_prob_rows(self.engine.params_in(self.params), batch, missing)
+        return self._np(rows)
+
+    def _check_exact(self, what):
+        from .objectives import get
+
+        get("mle").check(self.model, [s.name for s in self.model.ir.observed])
+
+    def posterior(self, site: str, data) -> np.ndarray:
+        """Per-row posterior probabilities ``p(site = k | data)``, shape ``(N, K)``."""
+        node = self.model.ir.by_name.get(site)
+        lowered = self.engine.lowered
+        if node is None or node.kind != "sample":
+            raise SiteError(f"model {self.model.name!r} has no site {site!r}; its sites are {[s.name for s in self.model.ir.sites]}")
+        if site not in lowered.enumerable:
+            raise SiteError(
+                f"posterior({site!r}) needs a discrete latent site; {site!r} is "
+                f"{'observed' if node.observed else node.dist.family + ' (not enumerable)'}"
+            )
+        from .train import as_data
+
+        data = {k: v for k, v in as_data(self.model, data).items() if k != site}
+        batch, missing = self._prepare(data)
+        with self._no_grad():
+            joint, _ = lowered.log_prob_rows(self.engine.params_in(self.params), batch, missing, keep=(site,))
+        joint = self._np(joint)
+        return softmax(joint, axis=-1)
+
+    def predict(self, site: str, data) -> np.ndarray:
+        """The most probable value of a discrete latent ``site`` for each row."""
+        return np.argmax(self.posterior(site, data), axis=-1)
+
+    def sample(self, n: int, seed: int = 0) -> dict:
+        """``n`` ancestral samples: ``{site: array}`` for every site and deterministic node."""
+        eng = self.engine
+        with self._no_grad():
+            values = eng.lowered.sample(eng.params_in(self.params), int(n), eng.backend.rng(seed))
+        return {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
+
+    def impute(self, data, site: str | None = None) -> np.ndarray:
+        """Fills NaN entries of an observed site with their conditional mean
+        ``E[x_missing | x_observed]`` under the model (latents summed out).
+        """
+        from .train import as_data
+
+        data = as_data(self.model, data)
+        if site is None:
+            site = next((k for k, v in data.items() if np.isnan(v).any()), next(iter(data)))
+        filled = data[site].copy()
+        nan = np.isnan(filled)
+        if not nan.any():
+            return filled
+        batch, missing = self._prepare(data)
+        lowered = self.engine.lowered
+        with self._no_grad():
+            mean = lowered.expected_value(self.engine.params_in(self.params), batch, missing, site)
+        filled[nan] = self._np(mean)[nan]
+        return filled
+
+    # -- moving and saving --------------------------------------------------------------------
+    def to(self, backend: str) -> "Fitted":
+        """The same fitted model on another backend (same parameter values)."""
+        return Fitted(self.model, backend, self.params, self.history, self.objective, self.dtype,
+                      None if backend != self.backend else self.device)
+
+    def save(self, path) -> str:
+        """Writes parameters, history and the model's recipe to ``path`` (``.npz``), atomically."""
+        path = os.fspath(path)
+        factory = self.model.factory
+        meta = {
+            "format": "gendsl-fit/1",
+            "model": f"{factory.fn.__module__}:{factory.fn.__qualname__}",
+            "hyper": self.model.hyper,
+            "backend": self.backend,
+            "dtype": self.dtype,
+            "objective": getattr(self.objective, "name", None),
+            "objective_options": self.objective.options() if self.objective is not None else {},
+            "history": self.history,
+        }
+        arrays = {f"param:{k}": v for k, v in self.params.items()}
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
+
+
+def load(path, model=None) -> Fitted:
+    """Reads a fit written by :meth:`Fitted.save`.
+
+    Args:
+        model: the model factory, needed when it cannot be imported by its
+            recorded ``module:name`` (models defined in ``__main__`` or a notebook).
+    """
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as f:
+            meta = json.loads(str(f["__meta__"]))
+            params = {k[len("param:"):]: f[k] for k in f.files if k.startswith("param:")}
+    except (OSError, ValueError, KeyError) as e:
+        raise GendslError(f"{path!s} is not a readable gendsl fit ({e}); was it written by fit.save()?") from None
+    if model is None:
+        module, _, qualname = meta["model"].partition(":")
+        try:
+            model = importlib.import_module(module)
+            for part in qualname.split("."):
+                model = getattr(model, part)
+        except (ImportError, AttributeError):
+            raise GendslError(
+                f"cannot import the model {meta['model']!r} recorded in {path!s}; pass it: "
+                f"gd.load(path, model=my_model)"
+            ) from None
+    from . import objectives
+
+    bound = model(**meta["hyper"])
+    objective = objectives.get(meta["objective"], **meta["objective_options"]) if meta["objective"] else None
+    return Fitted(bound, meta["backend"], params, meta["history"], objective, meta["dtype"])

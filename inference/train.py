@@ -1,0 +1,90 @@
+"""``fit``: from a model, data and an objective name to a fitted model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gendsl.errors import DataError, TrainingError
+
+from . import objectives
+from .engines import _Stop, make_engine
+from .fitted import Fitted
+
+__all__ = ["fit", "as_data"]
+
+
+def as_data(model, data, allow_partial: bool = False) -> dict:
+    """Normalises user data to ``{site: NumPy array}``.
+
+    An array is taken as the model's single observed site; a dict is checked
+    key by key. Arrays are copied (missing entries are filled in place later).
+    """
+    program = model.ir
+    if not isinstance(data, dict):
+        observed = [s.name for s in program.observed]
+        if len(observed) != 1:
+            raise DataError(
+                f"model {model.name!r} observes {observed}; pass a dict {{site: array}} instead of one array"
+            )
+        data = {observed[0]: data}
+    out = {}
+    for name, value in data.items():
+        node = program.by_name.get(name)
+        arr = np.asarray(value)
+        if node is not None and node.dtype == "int":
+            values = arr[~np.isnan(arr)] if np.issubdtype(arr.dtype, np.floating) else arr
+            if not np.all(values == np.round(values)):
+                raise DataError(f"data for site {name!r} must be integers (class labels); got non-integer values")
+            # NaN (missing) entries keep the array float until they are masked
+            arr = arr.astype(np.int64) if values.size == arr.size else np.array(arr, dtype=np.float64)
+        else:
+            arr = np.array(arr, dtype=np.float64)
+        out[name] = arr
+    return out
+
+
+def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, batch_size: int = 128,
+        lr: float = 1e-3, seed: int = 0, device=None, progress=None, dtype: str = "float32",
+        init: dict | None = None, callback=None, **options) -> Fitted:
+    """Trains ``model`` on ``data``.
+
+    Args:
+        model: a :class:`gendsl.Model`.
+        data: an array (the model's one observed site) or ``{site: array}``;
+            rows first. NaN entries of factorised sites are marginalised.
+        objective: a registered name (``"mle"``, ...) or an instance.
+        backend: ``"pyro"`` or ``"numpyro"``.
+        epochs, batch_size, lr: Adam on minibatches of rows.
+        seed: seeds initialisation, batch order and sampling.
+        device: ``"cpu"``/``"cuda"`` for Pyro; JAX's default device otherwise.
+        progress: show a progress bar (default: when attached to a terminal).
+        dtype: ``"float32"`` or ``"float64"``.
+        init: starting parameters ``{name: array}`` (default: ``model.init_params(seed)``).
+        callback: ``callback(epoch, get_params, history)`` after every epoch.
+        **options: the objective's options (``k=5``, ``beta=4.0``, ...).
+
+    Returns:
+        A :class:`gendsl.inference.Fitted`.
+
+    Raises:
+        TrainingError: the loss became NaN or infinite; ``err.fitted`` holds
+            the parameters from the end of the last good epoch.
+    """
+    obj = objectives.get(objective, **options)
+    data = as_data(model, data)
+    obj.check(model, data)
+    engine = make_engine(model, backend, dtype, device)
+    missing = engine.lowered.check_data(data)
+    start = init if init is not None else model.init_params(seed)
+    try:
+        params, history = engine.train(obj, data, missing, epochs, batch_size, lr, seed, start, progress, callback)
+    except _Stop as stop:
+        fitted = Fitted(model, backend, stop.params, stop.history, obj, dtype, device)
+        err = TrainingError(
+            f"training {model.name!r} with {obj.name!r} stopped in epoch {stop.epoch}: the loss became "
+            f"NaN or infinite. The parameters from the end of the last good epoch are kept in err.fitted. "
+            f"Try a smaller lr (now {lr}), dtype='float64', or check the data for extreme values"
+        )
+        err.fitted = fitted
+        raise err from None
+    return Fitted(model, backend, params, history, obj, dtype, device)

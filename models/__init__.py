@@ -1,0 +1,14 @@
+"""The zoo: every family written in the DSL itself (``gendsl.models``).
+
+Each entry is a model factory named in lower case; its data dimension is the
+hyper-parameter ``x_dim``, its docstring cites its paper and names its
+default objective (``factory.default_objective``).
+"""
+
+from .mixtures import bernoulli_mixture, gmm
+from .naive_bayes import naive_bayes
+
+__all__ = ["naive_bayes", "gmm", "bernoulli_mixture", "ZOO"]
+
+# name -> factory, in the order of DESIGN §2
+ZOO = {name: globals()[name] for name in __all__ if name != "ZOO"}
