@@ -93,12 +93,19 @@ def initial_value(init: tuple, shape: tuple, constraint: str, seed: int, name: s
         value = np.full(shape, float(arg))
     else:
         value = np.asarray(INITIALIZERS[arg](param_rng(seed, name), shape, constraint), dtype=float)
+    check_init_value(value, constraint, name)
+    return value
+
+
+def check_init_value(value: np.ndarray, constraint: str, name: str) -> None:
+    """Raises if an initial value lies outside its constraint's support."""
     if not CONSTRAINTS[constraint][1](value):
+        value = np.asarray(value, dtype=float)
+        shown = repr(float(value)) if value.ndim == 0 else np.array2string(value, threshold=6, precision=4)
         raise ModelError(
-            f"param {name!r}: initial value is outside its constraint {constraint!r}; "
+            f"param {name!r}: initial value {shown} is outside its constraint {constraint!r}; "
             f"give an init inside the support, or a named initialiser such as 'uniform'"
         )
-    return value
 
 
 def resolve_init(init, shape: tuple, name: str) -> tuple:
@@ -119,3 +126,13 @@ def resolve_init(init, shape: tuple, name: str) -> tuple:
             f"param {name!r}: init of shape {arr.shape} cannot broadcast to the declared shape {shape}"
         ) from None
     return ("value", Const(arr))
+
+
+def check_init(init: tuple, shape: tuple, constraint: str, name: str) -> None:
+    """Checks a constant init against its constraint when the model is declared
+    (random initialisers are valid by construction)."""
+    kind, arg = init
+    if kind == "value":
+        check_init_value(np.broadcast_to(arg.value, shape), constraint, name)
+    elif kind == "fill":
+        check_init_value(np.full(shape, arg), constraint, name)

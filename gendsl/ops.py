@@ -90,12 +90,12 @@ def _reduce(shapes, kw):
 def _matmul(shapes, kw):
     a, b = shapes
     if not a or not b:
-        raise ShapeError("matmul needs operands of rank >= 1; use multiply for scalars")
+        raise ShapeError("operands need rank >= 1; use multiply for scalars")
     a2 = (1,) + a if len(a) == 1 else a
     b2 = b + (1,) if len(b) == 1 else b
     if a2[-1] != b2[-2]:
         raise ShapeError(
-            f"matmul: inner sizes differ: {format_shape(a)} @ {format_shape(b)} "
+            f"inner sizes differ: {format_shape(a)} @ {format_shape(b)} "
             f"({a2[-1]!r} vs {b2[-2]!r}); the last axis of the left operand must equal "
             f"the second-to-last of the right"
         )

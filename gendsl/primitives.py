@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 
 from . import ir
-from .constraints import check_constraint, resolve_init
+from .constraints import check_constraint, check_init, resolve_init
 from .dist import FAMILIES, Distribution
 from .errors import ModelError, ShapeError
 from .shapes import Dim, broadcast_shapes, format_shape
@@ -128,7 +128,9 @@ def param(name: str, shape=(), init="uniform", constraint: str = "real") -> Valu
         raise ShapeError(f"param {name!r}: a simplex needs a last axis of size >= 2, got shape {shape}")
     if constraint in ("lower_cholesky", "positive_definite") and (len(shape) < 2 or shape[-1] != shape[-2]):
         raise ShapeError(f"param {name!r}: {constraint!r} needs square trailing axes (..., d, d), got {shape}")
-    node = ir.Param(name=name, shape=shape, plates=(), init=resolve_init(init, shape, name), constraint=constraint)
+    init = resolve_init(init, shape, name)
+    check_init(init, shape, constraint, name)
+    node = ir.Param(name=name, shape=shape, plates=(), init=init, constraint=constraint)
     return tracer.add(node)
 
 

@@ -70,6 +70,17 @@ class _Stop(Exception):
         self.epoch, self.params, self.history = epoch, params, history
 
 
+def _last_good(step_losses, start, previous_start):
+    """The newest parameters whose loss was computed and finite.
+
+    Each step's loss scores the parameters *before* that step, so the start of
+    this epoch is known good only if this epoch's first loss is finite;
+    otherwise fall back to the start of the previous epoch (its first loss was
+    finite, or training would have stopped there).
+    """
+    return start if np.isfinite(step_losses[0]) else previous_start
+
+
 def _epoch_bar(epochs, progress, desc):
     from tqdm.auto import tqdm
 
@@ -102,8 +113,9 @@ class TorchEngine(Engine):
         n = _rows(data, lowered)
         history = {"epoch_loss": [], "step_loss": []}
         bar = _epoch_bar(epochs, progress, f"{self.model.name} [pyro]")
+        start = {k: v.detach().clone() for k, v in u.items()}
         for epoch in bar:
-            good = {k: v.detach().clone() for k, v in u.items()}
+            previous_start, start = start, {k: v.detach().clone() for k, v in u.items()}
             losses = []
             for idx in _batches(n, batch_size, rng):
                 idx_t = torch.as_tensor(idx, device=device)
@@ -116,6 +128,7 @@ class TorchEngine(Engine):
                 losses.append(loss.detach())
             step_losses = torch.stack(losses).cpu().numpy()  # the one host read per epoch
             if not np.all(np.isfinite(step_losses)):
+                good = _last_good(step_losses, start, previous_start)
                 raise _Stop(epoch, self.params_out(lowered.constrain(good)), history)
             history["step_loss"].extend(step_losses.tolist())
             history["epoch_loss"].append(float(step_losses.mean()))
@@ -182,8 +195,9 @@ class JaxEngine(Engine):
         key = jax.random.PRNGKey(seed)
         history = {"epoch_loss": [], "step_loss": []}
         bar = _epoch_bar(epochs, progress, f"{self.model.name} [numpyro]")
+        start = u
         for epoch in bar:
-            good = u
+            previous_start, start = start, u
             losses = []
             for idx in _batches(n, batch_size, rng):
                 key, sub = jax.random.split(key)
@@ -191,6 +205,7 @@ class JaxEngine(Engine):
                 losses.append(loss)
             step_losses = np.asarray(jnp.stack(losses))  # the one host read per epoch
             if not np.all(np.isfinite(step_losses)):
+                good = _last_good(step_losses, start, previous_start)
                 raise _Stop(epoch, self.params_out(lowered.constrain(good)), history)
             history["step_loss"].extend(step_losses.tolist())
             history["epoch_loss"].append(float(step_losses.mean()))

@@ -96,13 +96,17 @@ class Fitted:
         """Per-row posterior probabilities ``p(site = k | data)``, shape ``(N, K)``."""
         node = self.model.ir.by_name.get(site)
         lowered = self.engine.lowered
+        usable = sorted(lowered.enumerable)
+        hint = f"posterior() answers for the discrete latent sites {usable}" if usable else \
+            f"model {self.model.name!r} has no discrete latent site to ask about"
         if node is None or node.kind != "sample":
-            raise SiteError(f"model {self.model.name!r} has no site {site!r}; its sites are {[s.name for s in self.model.ir.sites]}")
+            sites = [s.name for s in self.model.ir.sites]
+            what = f"is a {node.kind}, not a site" if node is not None else "is not a site"
+            raise SiteError(f"posterior({site!r}): model {self.model.name!r} has no site {site!r} "
+                            f"(it {what}; its sites are {sites}); {hint}")
         if site not in lowered.enumerable:
-            raise SiteError(
-                f"posterior({site!r}) needs a discrete latent site; {site!r} is "
-                f"{'observed' if node.observed else node.dist.family + ' (not enumerable)'}"
-            )
+            what = "observed" if node.observed else f"a continuous latent ({node.dist.family})"
+            raise SiteError(f"posterior({site!r}): {site!r} is {what}; {hint}")
         from .train import as_data
 
         data = {k: v for k, v in as_data(self.model, data).items() if k != site}
