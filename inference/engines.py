@@ -10,6 +10,8 @@ step, so no step waits on the host.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gendsl.backends import get_backend
@@ -58,6 +60,16 @@ class Engine:
 
     def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
         raise NotImplementedError
+
+    # -- queries (the JAX engine compiles them) ---------------------------------------------------
+    def log_prob_rows(self, params, data, missing, keep=()):
+        return self.lowered.log_prob_rows(params, data, missing, keep=keep)
+
+    def expected_value(self, params, data, missing, site):
+        return self.lowered.expected_value(params, data, missing, site)
+
+    def sample(self, params, n, seed):
+        return self.lowered.sample(params, n, self.backend.rng(seed))
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator):
@@ -158,6 +170,29 @@ class JaxEngine(Engine):
                 f"device={self.device!r} was asked for, but JAX has no {platform!r} device here "
                 f"(it has {[d.platform for d in jax.devices()]}); leave device unset for JAX's default"
             ) from None
+
+    @functools.cached_property
+    def _jitted(self):
+        import jax
+
+        lowered = self.lowered
+        return {
+            "log_prob_rows": jax.jit(lowered.log_prob_rows, static_argnames=("keep",)),
+            "expected_value": jax.jit(lowered.expected_value, static_argnames=("site",)),
+            "sample": jax.jit(lambda params, n, key: lowered.sample(params, n, self.backend.rng(key)),
+                              static_argnames=("n",)),
+        }
+
+    def log_prob_rows(self, params, data, missing, keep=()):
+        return self._jitted["log_prob_rows"](params, data, missing, keep=tuple(keep))
+
+    def expected_value(self, params, data, missing, site):
+        return self._jitted["expected_value"](params, data, missing, site=site)
+
+    def sample(self, params, n, seed):
+        import jax
+
+        return self._jitted["sample"](params, n=int(n), key=jax.random.PRNGKey(seed))
 
     def put(self, x, kind="real"):
         import jax

@@ -84,7 +84,7 @@ class Fitted:
         self._check_exact("log_prob")
         batch, missing = self._prepare(data)
         with self._no_grad():
-            rows, _ = self.engine.lowered.log_prob_rows(self.engine.params_in(self.params), batch, missing)
+            rows, _ = self.engine.log_prob_rows(self.engine.params_in(self.params), batch, missing)
         return self._np(rows)
 
     def _check_exact(self, what):
@@ -112,7 +112,7 @@ class Fitted:
         data = {k: v for k, v in as_data(self.model, data).items() if k != site}
         batch, missing = self._prepare(data)
         with self._no_grad():
-            joint, _ = lowered.log_prob_rows(self.engine.params_in(self.params), batch, missing, keep=(site,))
+            joint, _ = self.engine.log_prob_rows(self.engine.params_in(self.params), batch, missing, keep=(site,))
         joint = self._np(joint)
         return softmax(joint, axis=-1)
 
@@ -124,7 +124,7 @@ class Fitted:
         """``n`` ancestral samples: ``{site: array}`` for every site and deterministic node."""
         eng = self.engine
         with self._no_grad():
-            values = eng.lowered.sample(eng.params_in(self.params), int(n), eng.backend.rng(seed))
+            values = eng.sample(eng.params_in(self.params), int(n), seed)
         return {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
 
     def impute(self, data, site: str | None = None) -> np.ndarray:
@@ -141,9 +141,8 @@ class Fitted:
         if not nan.any():
             return filled
         batch, missing = self._prepare(data)
-        lowered = self.engine.lowered
         with self._no_grad():
-            mean = lowered.expected_value(self.engine.params_in(self.params), batch, missing, site)
+            mean = self.engine.expected_value(self.engine.params_in(self.params), batch, missing, site)
         filled[nan] = self._np(mean)[nan]
         return filled
 

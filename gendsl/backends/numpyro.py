@@ -201,6 +201,10 @@ class NumPyroBackend(Backend):
 
     # -- parameters ------------------------------------------------------------------------
     def constrain(self, constraint, u):
+        if constraint in ("lower_cholesky", "positive_definite") and u.dtype != jnp.result_type(float):
+            # NumPyro builds the triangle on zeros of JAX's default float type, which
+            # clashes with float32 parameters when x64 is on; compute there, cast back.
+            return biject_to(_CONSTRAINTS[constraint])(u.astype(jnp.result_type(float))).astype(u.dtype)
         return biject_to(_CONSTRAINTS[constraint])(u)
 
     def unconstrain(self, constraint, x):

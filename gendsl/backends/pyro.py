@@ -212,11 +212,12 @@ class PyroBackend(Backend):
         return d.rsample(shape) if d.has_rsample else d.sample(shape)
 
     # -- parameters ------------------------------------------------------------------------
+    # transform_to, as pyro.param stores constrained parameters
     def constrain(self, constraint, u):
-        return torch.distributions.biject_to(_CONSTRAINTS[constraint])(u)
+        return torch.distributions.transform_to(_CONSTRAINTS[constraint])(u)
 
     def unconstrain(self, constraint, x):
-        return torch.distributions.biject_to(_CONSTRAINTS[constraint]).inv(x)
+        return torch.distributions.transform_to(_CONSTRAINTS[constraint]).inv(x)
 
     def net(self, spec, params, prefix):
         return NETS[type(spec)][0](spec, params, prefix)

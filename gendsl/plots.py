@@ -1,0 +1,93 @@
+"""Plots people expect from a generative model: loss curves and sample grids.
+
+Matplotlib is imported lazily (with the non-interactive Agg backend when
+no display is set), so ``import gendsl`` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["loss_curve", "sample_grid", "scatter_2d"]
+
+
+def _pyplot():
+    import matplotlib
+
+    if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    if path is not None:
+        fig.savefig(os.fspath(path), dpi=120, bbox_inches="tight")
+        _pyplot().close(fig)
+    return fig
+
+
+def loss_curve(history: dict, path=None, title: str = "training loss"):
+    """Per-step losses (faint) with per-epoch means (bold).
+
+    Args:
+        history: a fit's ``history`` (``"step_loss"``, ``"epoch_loss"``).
+        path: where to save (png/svg/pdf); ``None`` returns the figure.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    steps, epochs = np.asarray(history["step_loss"]), np.asarray(history["epoch_loss"])
+    if len(steps):
+        ax.plot(np.arange(1, len(steps) + 1), steps, color="tab:blue", alpha=0.3, lw=0.8, label="step")
+    if len(epochs):
+        per_epoch = len(steps) / len(epochs) if len(steps) else 1
+        ax.plot(np.arange(1, len(epochs) + 1) * per_epoch, epochs, color="tab:blue", lw=2, label="epoch mean")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per row)")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def sample_grid(images, path=None, image_shape=None, ncols: int = 8, title: str | None = None, cmap="gray_r"):
+    """Shows rows of flattened images as a grid.
+
+    Args:
+        images: ``(n, d)`` or ``(n, h, w)`` array.
+        image_shape: ``(h, w)``; default: square ``sqrt(d)``.
+    """
+    plt = _pyplot()
+    images = np.asarray(images, dtype=float)
+    if image_shape is None and images.ndim == 2:
+        side = int(round(np.sqrt(images.shape[1])))
+        if side * side != images.shape[1]:
+            raise ValueError(f"cannot infer a square image shape from {images.shape[1]} pixels; pass image_shape=(h, w)")
+        image_shape = (side, side)
+    images = images.reshape((len(images),) + tuple(image_shape or images.shape[1:]))
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, img in zip(axes.ravel(), images):
+        ax.imshow(img, cmap=cmap, vmin=0.0, vmax=max(1.0, float(img.max())), interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def scatter_2d(points: dict, path=None, title: str | None = None, s: float = 2.0):
+    """Overlays labelled 2-D point clouds, e.g. ``{"data": x, "samples": y}``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for label, pts in points.items():
+        pts = np.asarray(pts)
+        ax.scatter(pts[:, 0], pts[:, 1], s=s, alpha=0.5, label=label)
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, markerscale=4)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
