@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from typing import Callable
 
 from . import ir
 from .errors import ModelError, SiteError

@@ -283,6 +283,8 @@ def _reduction(name):
     return f
 
 
+# The elementwise and reduction ops are generated from the tables above (one
+# public function each, named as in NumPy and listed in __all__).
 for _n in _UNARY:
     globals()[_n] = _unary(_n)
 for _n in list(_BINARY) + list(_COMPARE):

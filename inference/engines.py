@@ -111,6 +111,14 @@ class TorchEngine(Engine):
             raise GendslError("device='cuda' was asked for, but PyTorch sees no CUDA device here; use device='cpu'")
         return (self.backend.float_dtype(self.dtype), device)
 
+    def sample(self, params, n, seed):
+        import torch
+
+        # a private generator state: sampling with a seed leaves the caller's RNG alone
+        with torch.random.fork_rng(devices=[self.lowered.dtype[1]] if self.lowered.dtype[1].type == "cuda" else []):
+            torch.manual_seed(seed)
+            return self.lowered.sample(params, n, self.backend.rng(None))
+
     def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
         import torch
 

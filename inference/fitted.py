@@ -11,10 +11,9 @@ import os
 import tempfile
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 
-from gendsl.dist import FAMILIES
-from gendsl.errors import DataError, GendslError, SiteError
+from gendsl.errors import GendslError, SiteError
 
 __all__ = ["Fitted", "load"]
 

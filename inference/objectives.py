@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-from gendsl import ir
 from gendsl.dist import FAMILIES
 from gendsl.errors import ObjectiveError, unknown_name
 
@@ -108,6 +107,3 @@ class Objective:
                         f"data for {site.name!r}"
                     )
 
-
-def density_sites(program: ir.Program) -> tuple:
-    return tuple(s for s in program.sites if s.dist.family != "Delta")

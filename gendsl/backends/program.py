@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ir
 from ..dist import FAMILIES
-from ..errors import DataError, ModelError
+from ..errors import DataError
 from ..params import param_constraints
 from ..shapes import format_shape
 from .enum import eliminate, row_plate
@@ -22,7 +21,7 @@ from .interpret import Context, lower, lower_dist, run
 __all__ = ["Lowered"]
 
 # A value inside each support, written where data are missing (then masked).
-_FILL = {"positive": 1.0, "unit_interval": 0.5, "interval": None}
+_FILL = {"positive": 1.0, "unit_interval": 0.5}
 
 
 class Lowered:

@@ -24,11 +24,10 @@ import pyro
 import pyro.distributions as pdist
 from pyro.distributions import constraints as pcons
 
-from .. import ir
 from ..dist import FAMILIES
 from ..nn import MLP
 from .base import Backend
-from .interpret import Context, lower, run
+from .interpret import Context, run
 
 __all__ = ["PyroBackend", "BACKEND", "TorchMLP"]
 
