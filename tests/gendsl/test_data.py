@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ import pytest
 
 from gendsl import data
 
-SHARED_MNIST = Path("/work/shared/data/binarized_mnist.npz")
+# shared/ sits beside the repository (in CI too); GENDSL_SHARED_DATA overrides.
+SHARED_MNIST = Path(os.environ.get("GENDSL_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) \
+    / "binarized_mnist.npz"
 
 TOY_SETS = ["moons", "circles", "eight_gaussians", "checkerboard", "spirals", "blobs"]
 LABELLED_TOY_SETS = ["moons", "circles", "eight_gaussians", "spirals", "blobs"]
