@@ -1,0 +1,206 @@
+"""Backend-neutral distribution specs (``gendsl.dist``).
+
+``dist.Normal(loc, scale)`` builds a :class:`Distribution`: the family, its
+arguments (traced values, arrays or numbers) and static batch/event shapes.
+It is a description, not a sampler: backends turn it into a
+``pyro.distributions`` or ``numpyro.distributions`` object. The methods
+``expand``, ``to_event`` and ``mask`` behave as in Pyro and NumPyro.
+
+Example:
+    >>> from gendsl import dist
+    >>> d = dist.Normal(0.0, 1.0).expand([3]).to_event(1)
+    >>> d.batch_shape, d.event_shape
+    ((), (3,))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+from .. import ir
+from ..errors import ModelError, ShapeError, unknown_attribute
+from ..shapes import broadcast_shapes, format_shape
+from ..trace import arg_shape, as_arg
+from ._families import FAMILIES, Family, register_family
+
+__all__ = ["Distribution", "FAMILIES", "Family", "register_family", *sorted(FAMILIES)]
+
+
+class Distribution:
+    """A distribution spec; wraps the IR's :class:`gendsl.ir.DistSpec`."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: ir.DistSpec):
+        self.spec = spec
+
+    @property
+    def batch_shape(self) -> tuple:
+        return self.spec.batch_shape
+
+    @property
+    def event_shape(self) -> tuple:
+        return self.spec.event_shape
+
+    @property
+    def family(self) -> str:
+        return self.spec.family
+
+    @property
+    def is_enumerable(self) -> bool:
+        return self.spec.family in FAMILIES and FAMILIES[self.spec.family].enumerable
+
+    def __repr__(self) -> str:
+        return (f"dist.{self.family}(batch_shape={format_shape(self.batch_shape)}, "
+                f"event_shape={format_shape(self.event_shape)})")
+
+    def _wrap(self, kind, arg, batch, event) -> "Distribution":
+        return Distribution(dataclasses.replace(
+            self.spec, wrappers=self.spec.wrappers + ((kind, arg),), batch_shape=batch, event_shape=event,
+        ))
+
+    def expand(self, batch_shape) -> "Distribution":
+        """Broadcasts the batch shape to ``batch_shape`` (sizes of 1 grow)."""
+        shape = tuple(int(s) if isinstance(s, (int, np.integer)) else s for s in batch_shape)
+        try:
+            merged = broadcast_shapes(self.batch_shape, shape)
+        except ShapeError:
+            merged = None
+        if merged != shape:
+            raise ShapeError(
+                f"dist.{self.family}.expand: batch shape {format_shape(self.batch_shape)} cannot "
+                f"expand to {format_shape(shape)}; only axes of size 1 (or missing on the left) can grow"
+            )
+        return self._wrap("expand", shape, shape, self.event_shape)
+
+    def to_event(self, reinterpreted_batch_ndims: int | None = None) -> "Distribution":
+        """Declares the rightmost batch axes part of one event (Pyro's ``to_event``)."""
+        n = len(self.batch_shape) if reinterpreted_batch_ndims is None else int(reinterpreted_batch_ndims)
+        if n < 0 or n > len(self.batch_shape):
+            raise ShapeError(
+                f"dist.{self.family} with batch shape {format_shape(self.batch_shape)} has "
+                f"{len(self.batch_shape)} batch axi{'s' if len(self.batch_shape) == 1 else 'es'}, "
+                f"so to_event({n}) is impossible; "
+                f"expand it first (e.g. .expand([d]).to_event(1)) or use to_event({len(self.batch_shape)})"
+            )
+        if n == 0:
+            return self
+        cut = len(self.batch_shape) - n
+        return self._wrap("to_event", n, self.batch_shape[:cut], self.batch_shape[cut:] + self.event_shape)
+
+    def mask(self, mask) -> "Distribution":
+        """Zeros the log-density where ``mask`` is False (a bool value or array)."""
+        arg = as_arg(mask)
+        if isinstance(mask, bool):
+            return self._wrap("mask", mask, self.batch_shape, self.event_shape)
+        batch = broadcast_shapes(self.batch_shape, arg_shape(arg), what=f"dist.{self.family}.mask")
+        return self._wrap("mask", arg, batch, self.event_shape)
+
+
+def _build(family: Family, kwargs: dict) -> Distribution:
+    known = set(family.params) | set(family.defaults)
+    unknown = set(kwargs) - known
+    if unknown:
+        raise ModelError(
+            f"dist.{family.name} got unexpected argument(s) {sorted(unknown)}; it takes {sorted(known)}"
+        )
+    given = {k for k, v in kwargs.items() if v is not None and k in family.params}
+    if not any(set(group) <= given and not (given - set(group) - _optional(family, group)) for group in family.required):
+        options = " or ".join("(" + ", ".join(g) + ")" for g in family.required)
+        raise ModelError(f"dist.{family.name} needs exactly one of {options}; got {sorted(given)}")
+    args, shapes, lits = {}, {}, {}
+    for k, v in kwargs.items():
+        if v is None:
+            continue
+        a = as_arg(v)
+        args[k] = a
+        if isinstance(a, (ir.Ref, ir.Const)):
+            shapes[k] = arg_shape(a)
+        else:
+            shapes[k] = ()
+            lits[k] = a
+    lits = {**family.defaults, **lits}
+    batch_parts = []
+    for k, shape in shapes.items():
+        rank = family.params.get(k, 0)
+        if len(shape) < rank:
+            raise ShapeError(
+                f"dist.{family.name}: argument {k!r} needs at least {rank} axes (its event part), "
+                f"got shape {format_shape(shape)}"
+            )
+        batch_parts.append(shape[: len(shape) - rank])
+    if family.name == "Delta":
+        ed = int(lits.get("event_dim", 0))
+        batch_parts = [shapes["v"][: len(shapes["v"]) - ed]]
+    batch = broadcast_shapes(*batch_parts, what=f"dist.{family.name} arguments")
+    event = family.event(shapes, lits)
+    return Distribution(ir.DistSpec(family.name, args, (), batch, event))
+
+
+def _optional(family: Family, group) -> set:
+    # Arguments outside every required group are optional (StudentT's loc/scale).
+    in_groups = {a for g in family.required for a in g}
+    return set(family.params) - in_groups
+
+
+def MixtureSameFamily(mixture_distribution: Distribution, component_distribution: Distribution) -> Distribution:
+    """A mixture whose K components share one family.
+
+    Args:
+        mixture_distribution: a ``Categorical`` with batch shape ``B``, K categories.
+        component_distribution: batch shape ``B + (K,)``.
+    """
+    mix, comp = mixture_distribution, component_distribution
+    if not isinstance(mix, Distribution) or mix.family != "Categorical":
+        raise ModelError("dist.MixtureSameFamily: mixture_distribution must be a dist.Categorical")
+    if not isinstance(comp, Distribution) or not comp.batch_shape:
+        raise ShapeError(
+            "dist.MixtureSameFamily: component_distribution needs a batch axis of size K "
+            "(the components) as its rightmost batch axis"
+        )
+    k_mix = FAMILIES["Categorical"].support_size(
+        {k: arg_shape(v) for k, v in mix.spec.args.items()}, {})
+    if comp.batch_shape[-1] != k_mix:
+        raise ShapeError(
+            f"dist.MixtureSameFamily: the Categorical has {k_mix} categories but the components' "
+            f"rightmost batch axis is {comp.batch_shape[-1]!r} (batch shape {format_shape(comp.batch_shape)})"
+        )
+    batch = broadcast_shapes(mix.batch_shape, comp.batch_shape[:-1], what="dist.MixtureSameFamily")
+    spec = ir.DistSpec(
+        "MixtureSameFamily",
+        {"mixture_distribution": mix.spec, "component_distribution": comp.spec},
+        (), batch, comp.event_shape,
+    )
+    return Distribution(spec)
+
+
+def _constructor(family: Family):
+    def make(*args, **kwargs):
+        names = list(family.params) + list(family.defaults)
+        if len(args) > len(names):
+            raise ModelError(f"dist.{family.name} takes at most {len(names)} positional arguments ({names})")
+        for name, value in zip(names, args):
+            if name in kwargs:
+                raise ModelError(f"dist.{family.name}: argument {name!r} given twice")
+            kwargs[name] = value
+        return _build(family, kwargs)
+
+    make.__name__ = make.__qualname__ = family.name
+    params = ", ".join(family.params)
+    make.__doc__ = f"``{family.name}({params})`` as in Pyro and NumPyro; support: {family.support}."
+    return make
+
+
+_module = sys.modules[__name__]
+for _name, _family in FAMILIES.items():
+    if _name != "MixtureSameFamily":
+        setattr(_module, _name, _constructor(_family))
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise unknown_attribute("distribution", name, FAMILIES)
