@@ -18,6 +18,7 @@ __all__ = [
     "UnknownNameError",
     "UnknownAttributeError",
     "TrainingError",
+    "GraphvizNotFoundError",
 ]
 
 
@@ -58,6 +59,10 @@ class UnknownNameError(GendslError, KeyError):
 
 class UnknownAttributeError(GendslError, AttributeError):
     """A module attribute (``dist.Foo``, ``ops.foo``) that gendsl does not define."""
+
+
+class GraphvizNotFoundError(GendslError, RuntimeError):
+    """Graphviz's ``dot`` program is needed (for an image) but not installed."""
 
 
 class TrainingError(GendslError, RuntimeError):

@@ -89,9 +89,7 @@ def _param_attrs(node: ir.Param) -> dict:
 
 
 def _net_attrs(node: ir.Net) -> dict:
-    # NetSpec does not require label(); a spec without one shows its class name.
-    label = getattr(node.spec, "label", None)
-    text = label() if callable(label) else type(node.spec).__name__
+    text = node.spec.label()
     return {"kind": "net", "net": text, "caption": text}
 
 

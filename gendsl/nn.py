@@ -42,6 +42,10 @@ class NetSpec:
     def out_shape(self, in_shape: tuple) -> tuple:
         raise NotImplementedError
 
+    def label(self) -> str:
+        """Short text for graphs (the spec's class name unless overridden)."""
+        return type(self).__name__
+
     def init(self, seed: int) -> dict:
         """PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
         weights (``(out, in)``) and biases alike."""

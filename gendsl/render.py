@@ -28,7 +28,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import GendslError
+from .errors import GraphvizNotFoundError
 
 __all__ = [
     "FORMATS",
@@ -49,10 +49,6 @@ _INSTALL_HINT = (
     "`conda install -c conda-forge graphviz`), or export text that needs nothing "
     "installed: render(path='model.dot'), model.to_dot(), model.to_mermaid(), model.to_json()"
 )
-
-
-class GraphvizNotFoundError(GendslError, RuntimeError):
-    """Graphviz's ``dot`` program is needed (for an image) but not installed."""
 
 
 def dot_available() -> bool:
