@@ -30,7 +30,7 @@ __all__ = [
     "sum", "mean", "prod", "max", "min", "logsumexp", "var", "std",
     "softmax", "log_softmax", "cumsum",
     "matmul", "split", "concatenate", "stack", "reshape", "transpose", "swapaxes",
-    "expand_dims", "squeeze", "one_hot", "getitem", "astype", "zeros_like", "ones_like",
+    "expand_dims", "squeeze", "one_hot", "getitem", "unflatten", "astype", "zeros_like", "ones_like",
     "tril", "triu", "diagonal", "eye", "zeros", "ones", "full",
 ]
 
@@ -176,6 +176,8 @@ _register("swapaxes", np.swapaxes, None, "same")
 _register("expand_dims", lambda x, axis: np.expand_dims(x, axis), None, "same")
 _register("squeeze", lambda x, axis=None: np.squeeze(x, axis), None, "same")
 _register("getitem", _np_getitem, None, "same")
+_register("unflatten", lambda x, axis, sizes: np.reshape(
+    x, np.shape(x)[:axis % np.ndim(x)] + tuple(sizes) + np.shape(x)[axis % np.ndim(x) + 1:]), None, "same")
 _register("astype", lambda x, dtype: np.asarray(x).astype({"real": float, "int": int, "bool": bool}[dtype]), _same)
 _register("zeros_like", np.zeros_like, _same, "same")
 _register("ones_like", np.ones_like, _same, "same")
@@ -368,6 +370,12 @@ def expand_dims(x, axis):
 
 def squeeze(x, axis=None):
     return apply("squeeze", x, axis=axis)
+
+
+def unflatten(x, axis, sizes):
+    """Splits one axis into ``sizes`` (PyTorch's ``unflatten``); unlike
+    ``reshape`` it leaves every other axis, plate axes included, alone."""
+    return apply("unflatten", x, axis=int(axis), sizes=tuple(int(s) for s in sizes))
 
 
 def one_hot(x, num_classes):

@@ -2,8 +2,9 @@
 
 from . import objectives
 from .fitted import Fitted, load
+from .elbo import ELBO, IWAE
 from .mle import MLE
 from .objectives import OBJECTIVES, Objective, register
 from .train import fit
 
-__all__ = ["fit", "Fitted", "load", "objectives", "Objective", "OBJECTIVES", "register", "MLE"]
+__all__ = ["fit", "Fitted", "load", "objectives", "Objective", "OBJECTIVES", "register", "MLE", "ELBO", "IWAE"]

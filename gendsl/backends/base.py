@@ -25,6 +25,10 @@ class Backend:
         """A backend array from NumPy data (``dtype``: real, int or bool)."""
         raise NotImplementedError
 
+    def const(self, x: np.ndarray, dtype: str, like=None):
+        """A constant captured at trace time, converted once per run dtype."""
+        return self.asarray(x, dtype, like=like)
+
     def to_numpy(self, x) -> np.ndarray:
         raise NotImplementedError
 
@@ -55,6 +59,14 @@ class Backend:
 
     def batch_shape(self, d) -> tuple:
         return tuple(d.batch_shape)
+
+    def kl(self, q, p):
+        """``KL(q || p)`` in closed form, or ``None`` when the library has no rule."""
+        raise NotImplementedError
+
+    def mean(self, d):
+        """The distribution's mean; for a Categorical, the expected level."""
+        raise NotImplementedError
 
     # -- parameters --------------------------------------------------------------
     def constrain(self, constraint: str, u):

@@ -54,7 +54,8 @@ def eliminate(backend, factors, enum_vars: dict, plates: dict, sizes: dict, targ
         enum_vars: enumerated site -> ``(dim, plate names)``.
         plates: plate name -> :class:`gendsl.ir.Plate`.
         sizes: plate name -> size in this run.
-        target: the row plate (kept), or ``None`` to sum everything.
+        target: the plate(s) kept: the row plate (a name), several (a tuple:
+            rows and particles), or ``None`` to sum everything.
         rank: total batch rank (``max_plate_nesting`` + number of enum dims).
         keep: enumerated sites not to sum out (posterior queries).
 
@@ -64,7 +65,7 @@ def eliminate(backend, factors, enum_vars: dict, plates: dict, sizes: dict, targ
         factors outside the row plate (a scalar, or ``0.0``).
     """
     ops = backend.ops
-    tgt = frozenset([target]) if target else frozenset()
+    tgt = frozenset(target if isinstance(target, tuple) else [target] if target else [])
     pending: dict[frozenset, list] = {}
     global_logp = 0.0
     for name, lp, site_plates in factors:
@@ -79,7 +80,7 @@ def eliminate(backend, factors, enum_vars: dict, plates: dict, sizes: dict, targ
     for name, (dim, var_plates) in enum_vars.items():
         if not tgt <= frozenset(var_plates):
             raise ModelError(
-                f"enumerated site {name!r} lies outside the row plate {target!r}; exact "
+                f"enumerated site {name!r} lies outside the row plate {sorted(tgt)}; exact "
                 f"marginalisation per row needs every discrete latent inside it"
             )
     by_set = {s: [v for v, (_, ps) in enum_vars.items() if frozenset(ps) == s] for s in pending}

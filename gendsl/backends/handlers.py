@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..errors import ModelError
 from ..shapes import concrete
 
-__all__ = ["ScoreHandler", "SampleHandler", "Factor"]
+__all__ = ["ScoreHandler", "SampleHandler", "GuideHandler", "Factor"]
 
 
 class Factor(tuple):
@@ -145,4 +145,42 @@ class SampleHandler(_Base):
 
     def deterministic(self, node, value, ctx):
         self.values[node.name] = value
+        return value
+
+
+class GuideHandler(_Base):
+    """Runs a guide: draws ``k`` reparameterised samples of every site at once
+    and keeps ``log q``.
+
+    Samples carry a particle axis at ``-(max_plate_nesting + 1)``, left of
+    every plate, so the encoder runs once per row and the model sees ``k``
+    particles through broadcasting (Pyro's ``vectorize_particles``).
+
+    Args:
+        backend: the backend.
+        rng: the backend's random stream.
+        data: the guide's inputs (site name -> array).
+        k: particles per row.
+        max_plate_nesting: of the model.
+    """
+
+    def __init__(self, backend, rng, data, k, max_plate_nesting):
+        super().__init__(backend, data)
+        self.rng, self.k, self.mpn = rng, k, max_plate_nesting
+        self.values: dict = {}
+        self.factors: list[Factor] = []
+        self.dists: dict = {}
+
+    def sample(self, node, fn, ctx, obs=None):
+        name = node.name
+        batch = concrete(node.batch_shape, ctx.sizes)
+        if self.backend.batch_shape(fn) != batch:
+            fn = self.backend.wrap(fn, "expand", batch)
+        value = self.backend.sample(fn, self.rng.next(name), (self.k,))
+        pad = (1,) * (self.mpn - len(batch))
+        if pad:
+            value = self.backend.ops["reshape"](value, (self.k,) + pad + tuple(value.shape[1:]))
+        self.values[name] = value
+        self.dists[name] = fn
+        self.factors.append(Factor((name, self.backend.log_prob(fn, value), node.plates)))
         return value

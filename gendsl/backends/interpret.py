@@ -57,7 +57,7 @@ def lower_arg(arg, backend) -> Callable[[Context], Any]:
             if key not in cache:
                 kind = value.dtype.kind
                 dtype = "int" if kind in "iu" else "bool" if kind == "b" else "real"
-                cache[key] = backend.asarray(value, dtype, like=ctx.dtype)
+                cache[key] = backend.const(value, dtype, like=ctx.dtype)
             return cache[key]
 
         return const

@@ -66,6 +66,8 @@ OPS = {
     "expand_dims": lambda x, axis: jnp.expand_dims(x, axis),
     "squeeze": lambda x, axis=None: jnp.squeeze(x, axis),
     "getitem": _getitem,
+    "unflatten": lambda x, axis, sizes: jnp.reshape(
+        x, x.shape[:axis % x.ndim] + tuple(sizes) + x.shape[axis % x.ndim + 1:]),
     "astype": lambda x, dtype: x.astype({"real": jnp.result_type(float), "int": jnp.int32, "bool": jnp.bool_}[dtype]),
     "zeros_like": jnp.zeros_like, "ones_like": jnp.ones_like,
     "tril": lambda x, k=0: jnp.tril(x, k), "triu": lambda x, k=0: jnp.triu(x, k),
@@ -186,6 +188,12 @@ class NumPyroBackend(Backend):
         jdtype = {"real": like or jnp.result_type(float), "int": jnp.int32, "bool": jnp.bool_}[dtype]
         return jnp.asarray(np.asarray(x), dtype=jdtype)
 
+    def const(self, x, dtype, like=None):
+        # NumPy, not jax.Array: a jax.Array made while tracing one jit shape and
+        # reused by the next trace confuses XLA's constant hoisting.
+        np_dtype = {"real": np.dtype(like or jnp.result_type(float)), "int": np.int32, "bool": np.bool_}[dtype]
+        return np.asarray(x, dtype=np_dtype)
+
     def to_numpy(self, x):
         return np.asarray(x)
 
@@ -198,6 +206,23 @@ class NumPyroBackend(Backend):
     # -- distributions ------------------------------------------------------------------
     def sample(self, d, rng, shape):
         return d.sample(rng, shape)
+
+    def kl(self, q, p):
+        from numpyro.distributions.kl import kl_divergence
+
+        try:
+            return kl_divergence(q, p)
+        except NotImplementedError:
+            return None
+
+    def mean(self, d):
+        base = d
+        while hasattr(base, "base_dist"):
+            base = base.base_dist
+        if isinstance(base, (ndist.CategoricalProbs, ndist.CategoricalLogits)):
+            levels = jnp.arange(base.probs.shape[-1], dtype=base.probs.dtype)
+            return jnp.broadcast_to((base.probs * levels).sum(-1), d.batch_shape + d.event_shape)
+        return d.mean
 
     # -- parameters ------------------------------------------------------------------------
     def constrain(self, constraint, u):

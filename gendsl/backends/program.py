@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..dist import FAMILIES
-from ..errors import DataError
+from .. import ir
+from ..errors import DataError, ModelError
 from ..params import param_constraints
 from ..shapes import format_shape
 from .enum import eliminate, row_plate
-from .handlers import SampleHandler, ScoreHandler
+from .handlers import GuideHandler, SampleHandler, ScoreHandler
 from .interpret import Context, lower, lower_dist, run
 
 __all__ = ["Lowered"]
@@ -88,7 +89,8 @@ class Lowered:
                        dtype=dtype or self.dtype, enumerable=self.enumerable)
 
     # -- scoring ------------------------------------------------------------------------------
-    def score(self, params: dict, data: dict, latents=None, missing=None, dtype=None) -> ScoreHandler:
+    def score(self, params: dict, data: dict, latents=None, missing=None, dtype=None,
+              particles: bool = False) -> ScoreHandler:
         """Runs the model once, scoring ``data`` (and ``latents``).
 
         Args:
@@ -100,7 +102,8 @@ class Lowered:
             node = self.program[name]
             elementwise[name] = (lower_dist(node.dist, self.backend, skip_to_event=True),
                                  observed, node.dist.reinterpreted)
-        handler = ScoreHandler(self.backend, data, latents, -(self.max_plate_nesting + 1), elementwise)
+        first_enum = -(self.max_plate_nesting + 1 + int(particles))
+        handler = ScoreHandler(self.backend, data, latents, first_enum, elementwise)
         ctx = self.context(params, data, handler, dtype=dtype)
         run(self.steps, ctx)
         handler.sizes = ctx.sizes
@@ -160,6 +163,57 @@ class Lowered:
         row_axis = rank + self.program.plates[self.row].dim
         mean = ops["reshape"](mean, tuple(mean.shape[row_axis:]))
         return self.backend.broadcast_to(mean, (n,) + tuple(node.event_shape))
+
+    # -- guides and importance weights ---------------------------------------------------------
+    def run_guide(self, params, data, k: int, rng) -> GuideHandler:
+        """Draws ``k`` particles from the guide for each row of ``data``."""
+        if self.guide_steps is None:
+            raise ModelError(f"model {self.program.name!r} has no guide; attach one with @{self.program.name}.guide")
+        inputs = {name: data[name] for name in self.model.guide_ir.inputs}
+        handler = GuideHandler(self.backend, rng, inputs, k, self.max_plate_nesting)
+        ctx = self.context(params, data, handler)
+        run(self.guide_steps, ctx)
+        handler.sizes = ctx.sizes
+        return handler
+
+    def particle_terms(self, params, data, k: int, rng, missing=None):
+        """Scores ``k`` guide particles per row under model and guide.
+
+        Returns:
+            ``(model, guide)`` handlers; their factors carry the particle axis.
+        """
+        guide = self.run_guide(params, data, k, rng)
+        model = self.score(params, data, latents=guide.values, missing=missing, particles=True)
+        return model, guide
+
+    def reduce_particles(self, model_factors, guide_factors, enum_dims, sizes, k: int):
+        """Per-particle, per-row ``log p(x, z) - log q(z | x)``, enumerated
+        latents summed out: shape ``(k, N)``; plus the global (row-free) part."""
+        ops, mpn = self.backend.ops, self.max_plate_nesting
+        particle = ir.Plate("__particles__", k, -(mpn + 1))
+        plates = {**self.program.plates, particle.name: particle}
+        sizes = {**sizes, particle.name: k}
+        rank = mpn + 1 + len(enum_dims)
+        enum_vars = {v: (d, self.program[v].plates + (particle.name,)) for v, d in enum_dims.items()}
+        neg_guide = [(n, -lp, ps) for n, lp, ps in guide_factors]
+        factors = [(n, lp, tuple(ps) + (particle.name,)) for n, lp, ps in list(model_factors) + neg_guide]
+        target = (self.row, particle.name) if self.row else (particle.name,)
+        rows, glob = eliminate(self.backend, factors, enum_vars, plates, sizes, target, rank)
+        row_axis = rank + self.program.plates[self.row].dim if self.row else None
+        part_axis = rank + particle.dim
+        keep_axes = [part_axis] + ([row_axis] if row_axis is not None else [])
+        others = [a for a in range(rank) if a not in keep_axes]
+        rows = ops["transpose"](rows, tuple(others + keep_axes))
+        n = sizes[self.row] if self.row else 1
+        rows = ops["reshape"](rows, (rows.shape[-2] if self.row else rows.shape[-1], -1))
+        if rows.shape[0] != k or rows.shape[1] != n:
+            rows = self.backend.broadcast_to(rows, (k, n))
+        return rows, glob
+
+    def log_weights(self, params, data, k: int, rng, missing=None):
+        """Importance log-weights ``log p(x, z_i) - log q(z_i | x)``, shape ``(k, N)``."""
+        model, guide = self.particle_terms(params, data, k, rng, missing)
+        return self.reduce_particles(model.factors, guide.factors, model.enum_dims, model.sizes, k)
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, params, n: int, rng, data=None, dtype=None) -> dict:

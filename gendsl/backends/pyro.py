@@ -102,6 +102,7 @@ OPS = {
     "expand_dims": lambda x, axis: torch.unsqueeze(x, axis),
     "squeeze": lambda x, axis=None: x.squeeze() if axis is None else x.squeeze(axis),
     "getitem": _getitem,
+    "unflatten": lambda x, axis, sizes: x.unflatten(axis, sizes),
     "astype": _astype,
     "zeros_like": torch.zeros_like, "ones_like": torch.ones_like,
     "tril": lambda x, k=0: torch.tril(x, diagonal=k), "triu": lambda x, k=0: torch.triu(x, diagonal=k),
@@ -209,6 +210,21 @@ class PyroBackend(Backend):
     # -- distributions ------------------------------------------------------------------
     def sample(self, d, rng, shape):
         return d.rsample(shape) if d.has_rsample else d.sample(shape)
+
+    def kl(self, q, p):
+        try:
+            return torch.distributions.kl_divergence(q, p)
+        except NotImplementedError:
+            return None
+
+    def mean(self, d):
+        base = d
+        while hasattr(base, "base_dist"):
+            base = base.base_dist
+        if isinstance(base, torch.distributions.Categorical):
+            levels = torch.arange(base.probs.shape[-1], dtype=base.probs.dtype, device=base.probs.device)
+            return torch.broadcast_to((base.probs * levels).sum(-1), d.batch_shape + d.event_shape)
+        return d.mean
 
     # -- parameters ------------------------------------------------------------------------
     # transform_to, as pyro.param stores constrained parameters

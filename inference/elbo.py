@@ -1,0 +1,147 @@
+"""Variational objectives: the evidence lower bound and its importance-weighted tightening.
+
+Both draw ``k`` reparameterised particles from the guide for every row at
+once (a particle axis left of the plates, so the encoder runs once per row),
+score them under the model with discrete latents the guide does not cover
+summed out exactly (GMVAE's mixture component), and subtract ``log q``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gendsl.dist import FAMILIES
+from gendsl.errors import ObjectiveError
+
+from .objectives import Objective, register
+
+__all__ = ["ELBO", "IWAE"]
+
+
+def _check_guide_sites(objective, model):
+    if model.guide_ir is None:
+        return
+    for site in model.guide_ir.sites:
+        family = FAMILIES.get(site.dist.family)
+        if family is not None and family.enumerable:
+            raise ObjectiveError(
+                f"guide site {site.name!r} of model {model.name!r} is discrete ({site.dist.family}); "
+                f"{objective.name!r} needs reparameterised guide sites. Leave {site.name!r} out of the "
+                f"guide: the model then sums it out exactly"
+            )
+    guided = {s.name for s in model.guide_ir.sites}
+    for site in model.ir.latent:
+        family = FAMILIES.get(site.dist.family)
+        if site.name not in guided and not (family is not None and family.enumerable):
+            raise ObjectiveError(
+                f"latent site {site.name!r} of model {model.name!r} is continuous but its guide does not "
+                f"sample it; add gd.sample({site.name!r}, ...) to the guide"
+            )
+
+
+@register("elbo")
+class ELBO(Objective):
+    """The evidence lower bound, ``E_q[log p(x, z) - log q(z | x)] <= log p(x)``.
+
+    Args:
+        beta: weight of the latent terms (``KL(q || p)``): 1 is the ELBO;
+            ``beta > 1`` is the beta-VAE objective.
+        num_particles: Monte Carlo samples per row.
+        analytic_kl: use ``KL(q || p)`` in closed form where both
+            distributions allow it (Normal guide, Normal prior), Monte Carlo
+            ``log q - log p`` otherwise.
+
+    References:
+        Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
+        Rezende, Mohamed & Wierstra, "Stochastic Backpropagation and
+        Approximate Inference in Deep Generative Models", ICML 2014.
+        Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a
+        Constrained Variational Framework", ICLR 2017.
+    """
+
+    needs_guide = True
+
+    def __init__(self, beta: float = 1.0, num_particles: int = 1, analytic_kl: bool = True):
+        if beta <= 0 or num_particles < 1:
+            raise ObjectiveError(f"elbo: beta must be > 0 and num_particles >= 1, got {beta}, {num_particles}")
+        self.beta, self.num_particles, self.analytic_kl = float(beta), int(num_particles), bool(analytic_kl)
+
+    def options(self) -> dict:
+        return {"beta": self.beta, "num_particles": self.num_particles, "analytic_kl": self.analytic_kl}
+
+    def check(self, model, data_sites) -> None:
+        super().check(model, data_sites)
+        _check_guide_sites(self, model)
+
+    def rows(self, lowered, params, batch, missing, rng):
+        """Per-row ELBO estimate ``(N,)`` and the global term."""
+        k = self.num_particles
+        model, guide = lowered.particle_terms(params, batch, k, rng, missing)
+        model_f, guide_f = list(model.factors), list(guide.factors)
+        if self.analytic_kl:
+            model_f, guide_f = _closed_form_kl(lowered, model, guide, model_f, guide_f)
+        if self.beta != 1.0:
+            latent = {s.name for s in lowered.program.latent} | {n for n, _, _ in guide_f}
+            model_f = [(n, lp * self.beta if n in latent or n.startswith("kl:") else lp, ps)
+                       for n, lp, ps in model_f]
+            guide_f = [(n, lp * self.beta, ps) for n, lp, ps in guide_f]
+        logw, glob = lowered.reduce_particles(model_f, guide_f, model.enum_dims, model.sizes, k)
+        return lowered.backend.ops["mean"](logw, axis=0), glob
+
+    def loss(self, lowered, params, batch, missing, n_total, rng):
+        rows, glob = self.rows(lowered, params, batch, missing, rng)
+        return -(lowered.backend.ops["mean"](rows) + glob / n_total)
+
+
+def _closed_form_kl(lowered, model, guide, model_f, guide_f):
+    """Replaces ``log p(z) - log q(z)`` by ``-KL(q || p)`` for guide sites whose
+    prior depends on no sampled or enumerated value (its batch shape lies
+    within the plates) and whose pair of families has a closed form."""
+    backend, mpn = lowered.backend, lowered.max_plate_nesting
+    for name, _, plates in list(guide_f):
+        p, q = model.dists.get(name), guide.dists[name]
+        if p is None or len(backend.batch_shape(p)) > mpn:
+            continue
+        kl = backend.kl(q, p)
+        if kl is None:
+            continue
+        model_f = [f for f in model_f if f[0] != name] + [("kl:" + name, -kl, plates)]
+        guide_f = [f for f in guide_f if f[0] != name]
+    return model_f, guide_f
+
+
+@register("iwae")
+class IWAE(Objective):
+    """The importance-weighted bound
+    ``E[log (1/k) sum_i p(x, z_i) / q(z_i | x)]``, which tightens with ``k``
+    (``k=1`` is the ELBO) and tends to ``log p(x)``.
+
+    Args:
+        k: importance samples per row.
+
+    References:
+        Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016.
+    """
+
+    needs_guide = True
+
+    def __init__(self, k: int = 5):
+        if int(k) < 1:
+            raise ObjectiveError(f"iwae: k must be >= 1, got {k}")
+        self.k = int(k)
+
+    def options(self) -> dict:
+        return {"k": self.k}
+
+    def check(self, model, data_sites) -> None:
+        super().check(model, data_sites)
+        _check_guide_sites(self, model)
+
+    def rows(self, lowered, params, batch, missing, rng):
+        ops = lowered.backend.ops
+        logw, glob = lowered.log_weights(params, batch, self.k, rng, missing)
+        return ops["logsumexp"](logw, axis=0) - math.log(self.k), glob
+
+    def loss(self, lowered, params, batch, missing, n_total, rng):
+        rows, glob = self.rows(lowered, params, batch, missing, rng)
+        return -(lowered.backend.ops["mean"](rows) + glob / n_total)
