@@ -71,6 +71,18 @@ class Engine:
     def sample(self, params, n, seed):
         return self.lowered.sample(params, n, self.backend.rng(seed))
 
+    def log_weights(self, params, data, missing, k, seed):
+        return self.lowered.log_weights(params, data, k, self.backend.rng(seed), missing)[0]
+
+    def elbo_rows(self, objective, params, data, missing, seed):
+        return objective.rows(self.lowered, params, data, missing, self.backend.rng(seed))[0]
+
+    def encode(self, params, data):
+        return self.lowered.encode(params, data)
+
+    def decode(self, params, latents, n):
+        return self.lowered.decode(params, latents, n)
+
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator):
     order = rng.permutation(n)
@@ -189,6 +201,10 @@ class JaxEngine(Engine):
             "expected_value": jax.jit(lowered.expected_value, static_argnames=("site",)),
             "sample": jax.jit(lambda params, n, key: lowered.sample(params, n, self.backend.rng(key)),
                               static_argnames=("n",)),
+            "log_weights": jax.jit(lambda params, data, missing, k, key: lowered.log_weights(
+                params, data, k, self.backend.rng(key), missing)[0], static_argnames=("k",)),
+            "encode": jax.jit(lowered.encode),
+            "decode": jax.jit(lowered.decode, static_argnames=("n",)),
         }
 
     def log_prob_rows(self, params, data, missing, keep=()):
@@ -201,6 +217,24 @@ class JaxEngine(Engine):
         import jax
 
         return self._jitted["sample"](params, n=int(n), key=jax.random.PRNGKey(seed))
+
+    def log_weights(self, params, data, missing, k, seed):
+        import jax
+
+        return self._jitted["log_weights"](params, data, missing, k=int(k), key=jax.random.PRNGKey(seed))
+
+    def elbo_rows(self, objective, params, data, missing, seed):
+        import jax
+
+        key = jax.random.PRNGKey(seed)
+        return jax.jit(lambda p, d, m, key: objective.rows(self.lowered, p, d, m, self.backend.rng(key))[0])(
+            params, data, missing, key)
+
+    def encode(self, params, data):
+        return self._jitted["encode"](params, data)
+
+    def decode(self, params, latents, n):
+        return self._jitted["decode"](params, latents, n=int(n))
 
     def put(self, x, kind="real"):
         import jax

@@ -11,7 +11,7 @@ import os
 import tempfile
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import logsumexp, softmax
 
 from gendsl.errors import GendslError, SiteError
 
@@ -80,16 +80,27 @@ class Fitted:
 
         Terms outside the row plate (global sites) are not included.
         """
-        self._check_exact("log_prob")
+        from .train import as_data
+
+        data = as_data(self.model, data)
+        self._check_exact(data)
         batch, missing = self._prepare(data)
         with self._no_grad():
             rows, _ = self.engine.log_prob_rows(self.engine.params_in(self.params), batch, missing)
         return self._np(rows)
 
-    def _check_exact(self, what):
+    def _check_exact(self, data):
+        from gendsl.errors import ObjectiveError
+
         from .objectives import get
 
-        get("mle").check(self.model, [s.name for s in self.model.ir.observed])
+        try:
+            get("mle").check(self.model, list(data))
+        except ObjectiveError as e:
+            raise ObjectiveError(
+                f"log_prob needs an exact likelihood: {e}. For latent-variable models use "
+                f"log_likelihood(data, k=...) (importance sampling) or elbo(data)"
+            ) from None
 
     def posterior(self, site: str, data) -> np.ndarray:
         """Per-row posterior probabilities ``p(site = k | data)``, shape ``(N, K)``."""
@@ -125,6 +136,96 @@ class Fitted:
         with self._no_grad():
             values = eng.sample(eng.params_in(self.params), int(n), seed)
         return {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
+
+    # -- latent-variable queries ------------------------------------------------------------
+    def _rows_in_batches(self, data, fn, batch_size):
+        """Runs ``fn(backend_batch, backend_missing)`` over row batches; NumPy out."""
+        from .train import as_data
+
+        data = as_data(self.model, data)
+        n = len(next(iter(data.values())))
+        out = []
+        for start in range(0, n, batch_size):
+            part = {k: v[start:start + batch_size] for k, v in data.items()}
+            batch, missing = self._prepare(part)
+            with self._no_grad():
+                out.append(self._np(fn(batch, missing)))
+        return np.concatenate(out, axis=-1)
+
+    def elbo(self, data, num_particles: int = 1, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
+        """Per-row ELBO estimate (closed-form KL where available)."""
+        from .elbo import ELBO
+
+        objective = ELBO(num_particles=num_particles)
+        objective.check(self.model, [s.name for s in self.model.ir.observed])
+        params = self.engine.params_in(self.params)
+        return self._rows_in_batches(
+            data, lambda b, m: self.engine.elbo_rows(objective, params, b, m, seed), batch_size)
+
+    def log_likelihood(self, data, k: int = 5000, seed: int = 0, batch_size: int = 100,
+                       particle_batch: int = 500) -> np.ndarray:
+        """Importance-sampled ``log p(x)`` per row with ``k`` guide samples:
+        ``log (1/k) sum_i p(x, z_i) / q(z_i | x)``, computed in chunks of
+        ``particle_batch`` particles and ``batch_size`` rows so k=5000 fits in memory.
+
+        References:
+            Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, §5.
+        """
+        from .elbo import IWAE
+
+        IWAE(k=1).check(self.model, [s.name for s in self.model.ir.observed])
+        params = self.engine.params_in(self.params)
+
+        def rows(batch, missing):
+            chunks = []
+            for i, start in enumerate(range(0, k, particle_batch)):
+                size = min(particle_batch, k - start)
+                chunks.append(self._np(self.engine.log_weights(params, batch, missing, size, seed * 100003 + i)))
+            logw = np.concatenate(chunks, axis=0)  # (k, rows)
+            return logsumexp(logw, axis=0) - np.log(k)
+
+        return self._rows_in_batches(data, rows, batch_size)
+
+    def encode(self, data) -> np.ndarray | dict:
+        """The guide's mean of the latent site(s): an array if there is one latent, else a dict."""
+        self._need_guide("encode")
+        batch, _ = self._prepare(data)
+        with self._no_grad():
+            means = self.engine.encode(self.engine.params_in(self.params), batch)
+        means = {k: self._np(v) for k, v in means.items()}
+        return next(iter(means.values())) if len(means) == 1 else means
+
+    def decode(self, latents) -> np.ndarray | dict:
+        """The mean of the observed site(s) given latent values (an array for a
+        model with one latent site, else a dict ``{site: array}``)."""
+        if not isinstance(latents, dict):
+            guided = [s.name for s in self.model.guide_ir.sites] if self.model.guide_ir else \
+                [s.name for s in self.model.ir.latent]
+            if len(guided) != 1:
+                raise SiteError(f"decode: model {self.model.name!r} has latents {guided}; pass a dict")
+            latents = {guided[0]: latents}
+        latents = {k: np.asarray(v, dtype=np.float64) for k, v in latents.items()}
+        n = len(next(iter(latents.values())))
+        eng = self.engine
+        with self._no_grad():
+            means = eng.decode(eng.params_in(self.params), eng.put_data(latents), n)
+        means = {k: self._np(v) for k, v in means.items()}
+        return next(iter(means.values())) if len(means) == 1 else means
+
+    def reconstruct(self, data):
+        """``decode(encode(data))``: the mean reconstruction of each row."""
+        return self.decode(self.encode(data))
+
+    def interpolate(self, x1, x2, steps: int = 8):
+        """Decodes ``steps`` points on the straight line between the encodings
+        of two rows; returns ``(steps,) + x shape``."""
+        z1, z2 = self.encode(np.asarray(x1)[None]), self.encode(np.asarray(x2)[None])
+        t = np.linspace(0.0, 1.0, steps)[:, None]
+        return self.decode(z1 + t * (z2 - z1))
+
+    def _need_guide(self, what):
+        if self.model.guide_ir is None:
+            raise SiteError(f"{what}() needs a guide; model {self.model.name!r} has none")
 
     def impute(self, data, site: str | None = None) -> np.ndarray:
         """Fills NaN entries of an observed site with their conditional mean
@@ -205,6 +306,8 @@ def load(path, model=None) -> Fitted:
             ) from None
     from . import objectives
 
-    bound = model(**meta["hyper"])
+    # JSON has no tuples: hyper-parameters given as tuples come back as lists
+    hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["hyper"].items()}
+    bound = model(**hyper)
     objective = objectives.get(meta["objective"], **meta["objective_options"]) if meta["objective"] else None
     return Fitted(bound, meta["backend"], params, meta["history"], objective, meta["dtype"])

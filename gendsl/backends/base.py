@@ -29,6 +29,10 @@ class Backend:
         """A constant captured at trace time, converted once per run dtype."""
         return self.asarray(x, dtype, like=like)
 
+    def to_float(self, x, like):
+        """``x`` cast to the run's float dtype (``like`` is the run's dtype spec)."""
+        raise NotImplementedError
+
     def to_numpy(self, x) -> np.ndarray:
         raise NotImplementedError
 

@@ -128,6 +128,7 @@ class SampleHandler(_Base):
         super().__init__(backend, data or {})
         self.rng = rng
         self.values: dict = {}
+        self.dists: dict = {}
 
     def sample(self, node, fn, ctx, obs=None):
         name = node.name
@@ -141,6 +142,7 @@ class SampleHandler(_Base):
                 fn = self.backend.wrap(fn, "expand", batch)
             value = self.backend.sample(fn, self.rng.next(name), ())
         self.values[name] = value
+        self.dists[name] = fn
         return value
 
     def deterministic(self, node, value, ctx):

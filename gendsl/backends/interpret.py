@@ -134,12 +134,19 @@ def _lower_net(node: ir.Net, backend):
     return step
 
 
+# ops that make real values out of integers: cast to the run's float dtype
+_TO_REAL = {"astype", "one_hot"}
+
+
 def _lower_op(node: ir.Op, backend):
     name = node.name
     fn = backend.ops[node.op] if node.op != "apply" else (lambda net, x: net(x))
     args = [lower_arg(a, backend) for a in node.args]
     kwargs = dict(node.kwargs)
-    if len(args) == 1 and not kwargs:
+    if node.op in _TO_REAL and node.dtype == "real":
+        def step(ctx):
+            ctx.env[name] = backend.to_float(fn(*[a(ctx) for a in args], **kwargs), ctx.dtype)
+    elif len(args) == 1 and not kwargs:
         a0 = args[0]
 
         def step(ctx):

@@ -194,6 +194,9 @@ class NumPyroBackend(Backend):
         np_dtype = {"real": np.dtype(like or jnp.result_type(float)), "int": np.int32, "bool": np.bool_}[dtype]
         return np.asarray(x, dtype=np_dtype)
 
+    def to_float(self, x, like):
+        return x.astype(like or jnp.result_type(float))
+
     def to_numpy(self, x):
         return np.asarray(x)
 

@@ -215,6 +215,19 @@ class Lowered:
         model, guide = self.particle_terms(params, data, k, rng, missing)
         return self.reduce_particles(model.factors, guide.factors, model.enum_dims, model.sizes, k)
 
+    def encode(self, params, data) -> dict:
+        """The guide's mean of every latent site, ``{site: (N,) + event}``."""
+        guide = self.run_guide(params, data, 1, self.backend.rng(0) if self.backend.name == "numpyro" else self.backend.rng(None))
+        return {name: self.backend.mean(d) for name, d in guide.dists.items()}
+
+    def decode(self, params, latents: dict, n: int) -> dict:
+        """The mean of every observed site given ``latents`` (one row each)."""
+        handler = SampleHandler(self.backend, self.backend.rng(0) if self.backend.name == "numpyro"
+                                else self.backend.rng(None), latents)
+        ctx = self.context(params, latents, handler, n=n)
+        run(self.steps, ctx)
+        return {s.name: self.backend.mean(handler.dists[s.name]) for s in self.program.observed}
+
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, params, n: int, rng, data=None, dtype=None) -> dict:
         """Ancestral samples of every site (and deterministic node), ``n`` rows."""

@@ -198,6 +198,9 @@ class PyroBackend(Backend):
         torch_dtype = {"real": float_dtype, "int": torch.long, "bool": torch.bool}[dtype]
         return torch.as_tensor(np.asarray(x), dtype=torch_dtype, device=device)
 
+    def to_float(self, x, like):
+        return x.to(like[0] if isinstance(like, tuple) else (like or torch.get_default_dtype()))
+
     def to_numpy(self, x):
         return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
 

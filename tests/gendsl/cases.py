@@ -18,7 +18,24 @@ CASES = [
     ("gmm-full", zoo.gmm, dict(x_dim=3, k=2, covariance="full"), lambda r, n: {"x": r.normal(size=(n, 3))}),
     ("bernoulli_mixture", zoo.bernoulli_mixture, dict(x_dim=6, k=4),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float)}),
+    # latent-variable models: scored with z given (log p(x, z)); fitted on x alone
+    ("vae-bernoulli", zoo.vae, dict(x_dim=6, z_dim=2, hidden=(8,)),
+     lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2))}),
+    ("vae-gaussian", zoo.vae, dict(x_dim=5, z_dim=2, hidden=(8, 8), likelihood="gaussian", activation="relu"),
+     lambda r, n: {"x": r.normal(size=(n, 5)), "z": r.normal(size=(n, 2))}),
+    ("vae-categorical", zoo.vae, dict(x_dim=4, z_dim=2, hidden=8, likelihood="categorical", n_levels=5),
+     lambda r, n: {"x": r.integers(0, 5, (n, 4)), "z": r.normal(size=(n, 2))}),
+    ("gmvae", zoo.gmvae, dict(x_dim=6, z_dim=2, k=3, hidden=(8,)),
+     lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2))}),
+    ("factor_analysis", zoo.factor_analysis, dict(x_dim=5, z_dim=2),
+     lambda r, n: {"x": r.normal(size=(n, 5)), "z": r.normal(size=(n, 2))}),
 ]
+
+
+def fit_data(model, data):
+    """The part of a case's data a model is trained on: guided latents are left out."""
+    guided = {s.name for s in model.guide_ir.sites} if model.guide_ir is not None else set()
+    return {k: v for k, v in data.items() if k not in guided}
 
 
 def case_data(case, n=40, seed=0):

@@ -11,7 +11,7 @@ import gendsl.models as zoo
 from gendsl.inference import Fitted
 from gendsl.inference.engines import make_engine
 
-from ..gendsl.cases import CASES, case_data
+from ..gendsl.cases import CASES, case_data, fit_data
 
 
 @pytest.mark.parametrize("name", sorted(zoo.ZOO))
@@ -26,18 +26,21 @@ def test_zoo_entry_is_documented(name):
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_gradients_reach_every_parameter(case, backend):
+    """With the model's default objective: guide and model weights alike."""
     model, data = case_data(case)
     eng = make_engine(model, backend, "float64")
     params = eng.params_in(model.init_params(0))
-    batch = eng.put_data(data)
-    objective = gd.objectives.get("mle")
+    batch = eng.put_data(fit_data(model, data))
+    objective = gd.objectives.get(model.factory.default_objective)
     if backend == "pyro":
         u = {k: v.clone().requires_grad_(True) for k, v in eng.lowered.unconstrain(params).items()}
-        objective.loss(eng.lowered, eng.lowered.constrain(u), batch, {}, 40, None).backward()
+        objective.loss(eng.lowered, eng.lowered.constrain(u), batch, {}, 40, eng.backend.rng(None)).backward()
         grads = {k: v.grad.numpy() for k, v in u.items()}
     else:
         u = eng.lowered.unconstrain(params)
-        grads = jax.jit(jax.grad(lambda u: objective.loss(eng.lowered, eng.lowered.constrain(u), batch, {}, 40, None)))(u)
+        key = jax.random.PRNGKey(0)
+        grads = jax.jit(jax.grad(lambda u: objective.loss(
+            eng.lowered, eng.lowered.constrain(u), batch, {}, 40, eng.backend.rng(key))))(u)
     for k, g in grads.items():
         assert np.all(np.isfinite(g)) and np.any(np.asarray(g) != 0), f"no gradient reaches {k!r}"
 
@@ -45,7 +48,7 @@ def test_gradients_reach_every_parameter(case, backend):
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_fit_save_load_round_trip(case, backend, tmp_path):
     model, data = case_data(case)
-    fit = model.fit(data, backend=backend, epochs=3, batch_size=16, lr=0.05, progress=False)
+    fit = model.fit(fit_data(model, data), backend=backend, epochs=3, batch_size=16, lr=0.05, progress=False)
     assert len(fit.history["epoch_loss"]) == 3 and len(fit.history["step_loss"]) == 9
     path = fit.save(tmp_path / "fit.npz")
     back = gd.load(path)
