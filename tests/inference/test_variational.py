@@ -1,0 +1,166 @@
+"""Properties of the variational objectives (issue 3, done-when 1 and 5)."""
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+import gendsl as gd
+import gendsl.models as zoo
+from gendsl import data
+from gendsl.inference import ELBO, IWAE, Fitted
+
+
+def _fa_data(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    w, mu, psi = rng.normal(size=(5, 2)), rng.normal(size=5), np.full(5, 0.3)
+    z = rng.normal(size=(n, 2))
+    return z @ w.T + mu + rng.normal(size=(n, 5)) * np.sqrt(psi)
+
+
+def _exact_fa(params, x):
+    cov = params["W"] @ params["W"].T + np.diag(params["psi"])
+    return multivariate_normal(params["mu"], cov).logpdf(x)
+
+
+@pytest.fixture(scope="module")
+def untrained_fa():
+    """Random weights and an untrained guide: bounds far from log p(x), so their order is clear."""
+    model = zoo.factor_analysis(x_dim=5, z_dim=2)
+    params = model.init_params(0)
+    params["W"] = np.random.default_rng(1).normal(size=(5, 2))
+    params["psi"] = np.full(5, 1.0)
+    return model, params, np.random.default_rng(2).normal(size=(100, 5))
+
+
+@pytest.mark.parametrize("backend", ["pyro", "numpyro"])
+def test_iwae_bound_is_above_the_elbo_and_grows_with_k(untrained_fa, backend):
+    model, params, x = untrained_fa
+    fit = Fitted(model, backend, params, dtype="float64")
+    exact = _exact_fa(params, x).mean()
+    elbo = fit.elbo(x, num_particles=4000).mean()
+    k1 = iwae_bound(fit, x, 1, repeats=8)  # k=1 is the ELBO, estimated with one sample a row
+    assert abs(k1 - elbo) < 4.0  # log-weights have a spread of about 13 nats here
+    bounds = [iwae_bound(fit, x, k) for k in (10, 100, 1000)]
+    assert elbo < bounds[0] < bounds[1] < bounds[2] <= exact + 0.02
+    assert exact - elbo > 50 * (exact - bounds[2]) > 0
+
+
+def iwae_bound(fit, x, k, repeats=6):
+    """The IWAE bound at k, averaged over rows and seeds."""
+    return np.mean([fit.log_likelihood(x, k=k, seed=s, particle_batch=k).mean() for s in range(repeats)])
+
+
+@pytest.fixture(scope="module", params=["pyro", "numpyro"])
+def trained_fa(request):
+    x = _fa_data()
+    model = zoo.factor_analysis(x_dim=5, z_dim=2)
+    fit = model.fit(x, objective="elbo", backend=request.param, epochs=150, batch_size=200, lr=1e-2,
+                    progress=False, dtype="float64")
+    return fit, x[:300]
+
+
+def test_factor_analysis_importance_sampling_matches_closed_form(trained_fa):
+    fit, x = trained_fa
+    exact = _exact_fa(fit.params, x)
+    estimate = fit.log_likelihood(x, k=5000, seed=0)
+    assert np.abs(estimate.mean() - exact.mean()) < 0.05
+    assert np.abs(estimate - exact).max() < 0.05
+    assert fit.elbo(x, num_particles=500).mean() <= exact.mean() + 0.01
+
+
+def test_analytic_and_monte_carlo_kl_agree(untrained_fa):
+    model, params, x = untrained_fa
+    for backend in ("pyro", "numpyro"):
+        fit = Fitted(model, backend, params, dtype="float64")
+        eng = fit.engine
+        batch, missing = fit._prepare(x)
+        p = eng.params_in(params)
+        analytic = fit._np(eng.elbo_rows(ELBO(num_particles=4000), p, batch, missing, 0))
+        monte_carlo = fit._np(eng.elbo_rows(ELBO(num_particles=4000, analytic_kl=False), p, batch, missing, 1))
+        np.testing.assert_allclose(analytic.mean(), monte_carlo.mean(), rtol=0.01)
+
+
+def test_beta_scales_the_kl_term():
+    model = zoo.vae(x_dim=6, z_dim=2, hidden=(8,))
+    x = (np.random.default_rng(0).random((30, 6)) < 0.5).astype(float)
+    fit = Fitted(model, "numpyro", model.init_params(0), dtype="float64")
+    eng = fit.engine
+    batch, missing = fit._prepare(x)
+    p = eng.params_in(fit.params)
+    rows = {b: fit._np(eng.elbo_rows(ELBO(beta=b), p, batch, missing, 7)) for b in (1.0, 2.0, 3.0)}
+    kl = rows[1.0] - rows[2.0]  # same seed: same reconstruction term, closed-form KL
+    assert np.all(kl >= 0)
+    np.testing.assert_allclose(rows[2.0] - rows[3.0], kl, rtol=1e-6)
+
+
+def test_objective_choice_does_not_change_the_graph():
+    model = zoo.vae(x_dim=64, z_dim=4, hidden=(32,))
+    before = model.graph_spec()
+    x = data.digits(kind="binary")[:200]
+    model.fit(x, objective="iwae", k=3, epochs=1, progress=False)
+    model.fit(x, objective="elbo", epochs=1, progress=False)
+    assert model.graph_spec() == before
+    assert [n["id"] for n in before["guide"]["nodes"]] == ["guide:x", "guide:encoder", "guide:z"]
+    assert before["links"] == [{"source": "guide:z", "target": "z", "kind": "approximates",
+                                "style": before["links"][0]["style"]}]
+    svg = model.render(None).pipe(format="svg").decode()
+    assert "encoder" in svg and "decoder" in svg
+
+
+@pytest.mark.parametrize("backend", ["pyro", "numpyro"])
+def test_vae_on_digits_learns_and_answers_queries(backend):
+    x = data.digits(kind="binary")
+    train, test = x[:1500], x[1500:]
+    model = zoo.vae(x_dim=64, z_dim=8, hidden=(128,))
+    fit = model.fit(train, objective="elbo", backend=backend, epochs=30, batch_size=100, lr=3e-3, progress=False)
+    elbo = fit.elbo(test).mean()
+    assert elbo > -30  # a pixel-independent Bernoulli scores about -38 nats here
+    assert fit.log_likelihood(test[:50], k=200).mean() > fit.elbo(test[:50], num_particles=20).mean()
+    z = fit.encode(test[:10])
+    assert z.shape == (10, 8)
+    recon = fit.reconstruct(test[:10])
+    assert recon.shape == (10, 64) and np.all((recon >= 0) & (recon <= 1))
+    assert np.mean(np.abs(recon - test[:10])) < np.mean(np.abs(train.mean(0) - test[:10]))
+    strip = fit.interpolate(test[0], test[1], steps=6)
+    assert strip.shape == (6, 64)
+    samples = fit.sample(16)
+    assert samples["x"].shape == (16, 64) and samples["z"].shape == (16, 8)
+
+
+@pytest.mark.parametrize("backend", ["pyro", "numpyro"])
+def test_gmvae_and_categorical_vae_train(backend):
+    x = data.digits(kind="binary")
+    g = zoo.gmvae(x_dim=64, z_dim=4, k=5, hidden=(64,)).fit(x, backend=backend, epochs=8, batch_size=100,
+                                                             lr=3e-3, progress=False)
+    assert g.history["epoch_loss"][-1] < g.history["epoch_loss"][0] - 5
+    levels = data.digits(kind="levels")
+    c = zoo.vae(x_dim=64, z_dim=4, hidden=(64,), likelihood="categorical").fit(
+        levels, backend=backend, epochs=5, batch_size=100, lr=3e-3, progress=False)
+    assert c.history["epoch_loss"][-1] < c.history["epoch_loss"][0] - 20
+    recon = c.reconstruct(levels[:5])
+    assert recon.shape == (5, 64) and recon.min() >= 0 and recon.max() <= 16
+
+
+def test_variational_objectives_need_a_guide_and_continuous_guide_sites():
+    with pytest.raises(gd.ObjectiveError, match="needs a guide"):
+        zoo.gmm().fit(np.zeros((4, 2)), objective="elbo", epochs=1, progress=False)
+
+    @gd.model
+    def discrete_guided(x_dim=1):
+        with gd.plate("data"):
+            y = gd.sample("y", gd.dist.Bernoulli(probs=0.5))
+            gd.observe("x", gd.dist.Normal(y, 1.0))
+
+    @discrete_guided.guide
+    def q(x, x_dim=1):
+        with gd.plate("data"):
+            gd.sample("y", gd.dist.Bernoulli(probs=0.5))
+
+    with pytest.raises(gd.ObjectiveError, match="reparameterised"):
+        discrete_guided().fit(np.zeros(4), objective="iwae", epochs=1, progress=False)
+
+
+def test_log_prob_on_a_latent_model_points_to_log_likelihood():
+    model = zoo.vae(x_dim=4, z_dim=2, hidden=4)
+    with pytest.raises(gd.ObjectiveError, match="log_likelihood"):
+        Fitted(model, "pyro", model.init_params()).log_prob(np.zeros((3, 4)))
