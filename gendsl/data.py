@@ -540,7 +540,7 @@ def _binary_rows(a: np.ndarray, source: str) -> np.ndarray:
         raise DataError(f"{source}: expected shape (n, {_MNIST_PIXELS}); got {a.shape}")
     if not np.isin(a, (0, 1)).all():
         raise DataError(f"{source}: pixels must be 0 or 1")
-    return a.astype(np.float32)
+    return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def _from_npz(path: Path, split: str) -> np.ndarray:
@@ -554,7 +554,9 @@ def _from_npz(path: Path, split: str) -> np.ndarray:
     source = f"{path}[{split!r}]"
     if a.ndim == 2 and a.shape[1] == _PACKED_WIDTH:
         # 784 is not a multiple of 8: packbits padded each row to 98 bytes.
-        return np.unpackbits(a.astype(np.uint8, copy=False), axis=1)[:, :_MNIST_PIXELS].astype(np.float32)
+        # C order: rows are gathered for minibatches (unpackbits gives Fortran order)
+        return np.ascontiguousarray(np.unpackbits(a.astype(np.uint8, copy=False), axis=1)[:, :_MNIST_PIXELS],
+                                    dtype=np.float32)
     if a.ndim == 2 and a.shape[1] == _MNIST_PIXELS:
         return _binary_rows(a, source)
     raise DataError(

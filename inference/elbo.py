@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from gendsl.backends.handlers import Factor
 from gendsl.dist import FAMILIES
 from gendsl.errors import ObjectiveError
 
@@ -82,9 +83,9 @@ class ELBO(Objective):
             model_f, guide_f = _closed_form_kl(lowered, model, guide, model_f, guide_f)
         if self.beta != 1.0:
             latent = {s.name for s in lowered.program.latent} | {n for n, _, _ in guide_f}
-            model_f = [(n, lp * self.beta if n in latent or n.startswith("kl:") else lp, ps)
-                       for n, lp, ps in model_f]
-            guide_f = [(n, lp * self.beta, ps) for n, lp, ps in guide_f]
+            model_f = [_scaled(f, self.beta) if f.name in latent or f.name.startswith("kl:") else f
+                       for f in model_f]
+            guide_f = [_scaled(f, self.beta) for f in guide_f]
         logw, glob = lowered.reduce_particles(model_f, guide_f, model.enum_dims, model.sizes, k)
         return lowered.backend.ops["mean"](logw, axis=0), glob
 
@@ -93,20 +94,25 @@ class ELBO(Objective):
         return -(lowered.backend.ops["mean"](rows) + glob / n_total)
 
 
+def _scaled(factor, beta):
+    return Factor(factor.name, lambda: factor.log_prob * beta, factor.plates)
+
+
 def _closed_form_kl(lowered, model, guide, model_f, guide_f):
     """Replaces ``log p(z) - log q(z)`` by ``-KL(q || p)`` for guide sites whose
     prior depends on no sampled or enumerated value (its batch shape lies
     within the plates) and whose pair of families has a closed form."""
     backend, mpn = lowered.backend, lowered.max_plate_nesting
-    for name, _, plates in list(guide_f):
+    for factor in list(guide_f):
+        name = factor.name
         p, q = model.dists.get(name), guide.dists[name]
         if p is None or len(backend.batch_shape(p)) > mpn:
             continue
         kl = backend.kl(q, p)
         if kl is None:
             continue
-        model_f = [f for f in model_f if f[0] != name] + [("kl:" + name, -kl, plates)]
-        guide_f = [f for f in guide_f if f[0] != name]
+        model_f = [f for f in model_f if f.name != name] + [Factor("kl:" + name, lambda kl=kl: -kl, factor.plates)]
+        guide_f = [f for f in guide_f if f.name != name]
     return model_f, guide_f
 
 

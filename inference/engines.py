@@ -58,8 +58,34 @@ class Engine:
     def params_out(self, params: dict) -> dict:
         return {k: np.asarray(self.backend.to_numpy(v), dtype=np.float64) for k, v in params.items()}
 
-    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
+    def stepper(self, objective, data, missing, lr, seed, params):
+        """The optimiser state and one compiled/eager training step."""
         raise NotImplementedError
+
+    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
+        """Minibatch epochs; the loss is read back once per epoch.
+
+        Returns:
+            ``(params, history)``; raises ``_Stop`` on a non-finite loss.
+        """
+        stepper = self.stepper(objective, data, missing, lr, seed, params)
+        rng = np.random.default_rng(seed)
+        n = _rows(data, self.lowered)
+        history = {"epoch_loss": [], "step_loss": []}
+        bar = _epoch_bar(epochs, progress, f"{self.model.name} [{self.backend.name}]")
+        start = stepper.snapshot()
+        for epoch in bar:
+            previous_start, start = start, stepper.snapshot()
+            step_losses = stepper.read([stepper.step(idx) for idx in _batches(n, batch_size, rng)])
+            if not np.all(np.isfinite(step_losses)):
+                good = _last_good(step_losses, start, previous_start)
+                raise _Stop(epoch, stepper.params(good), history)
+            history["step_loss"].extend(step_losses.tolist())
+            history["epoch_loss"].append(float(step_losses.mean()))
+            bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
+            if callback is not None:
+                callback(epoch, lambda: stepper.params(stepper.snapshot()), history)
+        return stepper.params(stepper.snapshot()), history
 
     # -- queries (the JAX engine compiles them) ---------------------------------------------------
     def log_prob_rows(self, params, data, missing, keep=()):
@@ -131,44 +157,48 @@ class TorchEngine(Engine):
             torch.manual_seed(seed)
             return self.lowered.sample(params, n, self.backend.rng(None))
 
-    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
+    def stepper(self, objective, data, missing, lr, seed, params):
         import torch
 
         torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        brng = self.backend.rng(None)
-        lowered, device = self.lowered, self.lowered.dtype[1]
-        u = {k: v.detach().clone().requires_grad_(True) for k, v in lowered.unconstrain(self.params_in(params)).items()}
-        opt = torch.optim.Adam(list(u.values()), lr=lr)
-        full = self.put_data(data)
-        masks = {k: torch.as_tensor(m, device=device) for k, m in missing.items()}
-        n = _rows(data, lowered)
-        history = {"epoch_loss": [], "step_loss": []}
-        bar = _epoch_bar(epochs, progress, f"{self.model.name} [pyro]")
-        start = {k: v.detach().clone() for k, v in u.items()}
-        for epoch in bar:
-            previous_start, start = start, {k: v.detach().clone() for k, v in u.items()}
-            losses = []
-            for idx in _batches(n, batch_size, rng):
-                idx_t = torch.as_tensor(idx, device=device)
-                batch = {k: v[idx_t] for k, v in full.items()}
-                mbatch = {k: m[idx_t] for k, m in masks.items()}
-                loss = objective.loss(lowered, lowered.constrain(u), batch, mbatch, n, brng)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(loss.detach())
-            step_losses = torch.stack(losses).cpu().numpy()  # the one host read per epoch
-            if not np.all(np.isfinite(step_losses)):
-                good = _last_good(step_losses, start, previous_start)
-                raise _Stop(epoch, self.params_out(lowered.constrain(good)), history)
-            history["step_loss"].extend(step_losses.tolist())
-            history["epoch_loss"].append(float(step_losses.mean()))
-            bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
-            if callback is not None:
-                callback(epoch, lambda: self.params_out(lowered.constrain(u)), history)
-        with torch.no_grad():
-            return self.params_out(lowered.constrain(u)), history
+        return _TorchStepper(self, objective, data, missing, lr, params)
+
+
+class _TorchStepper:
+    """Eager PyTorch: unconstrained leaves, ``torch.optim.Adam``."""
+
+    def __init__(self, engine, objective, data, missing, lr, params):
+        import torch
+
+        self.torch, self.engine, self.objective = torch, engine, objective
+        self.lowered = lowered = engine.lowered
+        device = lowered.dtype[1]
+        self.u = {k: v.detach().clone().requires_grad_(True)
+                  for k, v in lowered.unconstrain(engine.params_in(params)).items()}
+        self.opt = torch.optim.Adam(list(self.u.values()), lr=lr)
+        self.full = engine.put_data(data)
+        self.masks = {k: torch.as_tensor(m, device=device) for k, m in missing.items()}
+        self.n, self.device, self.rng = _rows(data, lowered), device, engine.backend.rng(None)
+
+    def step(self, idx):
+        idx = self.torch.as_tensor(idx, device=self.device)
+        batch = {k: v[idx] for k, v in self.full.items()}
+        masks = {k: m[idx] for k, m in self.masks.items()}
+        loss = self.objective.loss(self.lowered, self.lowered.constrain(self.u), batch, masks, self.n, self.rng)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+    def read(self, losses):
+        return self.torch.stack(losses).cpu().numpy()  # the one host read per epoch
+
+    def snapshot(self):
+        return {k: v.detach().clone() for k, v in self.u.items()}
+
+    def params(self, state):
+        with self.torch.no_grad():
+            return self.engine.params_out(self.lowered.constrain(state))
 
 
 class JaxEngine(Engine):
@@ -243,53 +273,55 @@ class JaxEngine(Engine):
         dev = self._device()
         return arr if dev is None else jax.device_put(arr, dev)
 
-    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
+    def stepper(self, objective, data, missing, lr, seed, params):
+        return _JaxStepper(self, objective, data, missing, lr, seed, params)
+
+
+class _JaxStepper:
+    """One ``jax.jit``-compiled step (gather, loss, gradient, optax Adam)."""
+
+    def __init__(self, engine, objective, data, missing, lr, seed, params):
         import jax
         import jax.numpy as jnp
         import optax
 
-        rng = np.random.default_rng(seed)
-        lowered = self.lowered
-        u = lowered.unconstrain(self.params_in(params))
+        self.jax, self.jnp, self.engine = jax, jnp, engine
+        lowered, backend = engine.lowered, engine.backend
+        self.lowered = lowered
+        self.u = lowered.unconstrain(engine.params_in(params))
         opt = optax.adam(lr)
-        opt_state = opt.init(u)
-        full = self.put_data(data)
+        self.opt_state = opt.init(self.u)
+        full = engine.put_data(data)
         masks = {k: jnp.asarray(m) for k, m in missing.items()}
         n = _rows(data, lowered)
 
-        @jax.jit
         def step(u, opt_state, idx, key):
             batch = {k: v[idx] for k, v in full.items()}
             mbatch = {k: m[idx] for k, m in masks.items()}
 
             def loss_fn(u):
-                return objective.loss(lowered, lowered.constrain(u), batch, mbatch, n, self.backend.rng(key))
+                return objective.loss(lowered, lowered.constrain(u), batch, mbatch, n, backend.rng(key))
 
             loss, grads = jax.value_and_grad(loss_fn)(u)
             updates, opt_state = opt.update(grads, opt_state, u)
             return optax.apply_updates(u, updates), opt_state, loss
 
-        key = jax.random.PRNGKey(seed)
-        history = {"epoch_loss": [], "step_loss": []}
-        bar = _epoch_bar(epochs, progress, f"{self.model.name} [numpyro]")
-        start = u
-        for epoch in bar:
-            previous_start, start = start, u
-            losses = []
-            for idx in _batches(n, batch_size, rng):
-                key, sub = jax.random.split(key)
-                u, opt_state, loss = step(u, opt_state, jnp.asarray(idx), sub)
-                losses.append(loss)
-            step_losses = np.asarray(jnp.stack(losses))  # the one host read per epoch
-            if not np.all(np.isfinite(step_losses)):
-                good = _last_good(step_losses, start, previous_start)
-                raise _Stop(epoch, self.params_out(lowered.constrain(good)), history)
-            history["step_loss"].extend(step_losses.tolist())
-            history["epoch_loss"].append(float(step_losses.mean()))
-            bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
-            if callback is not None:
-                callback(epoch, lambda: self.params_out(lowered.constrain(u)), history)
-        return self.params_out(lowered.constrain(u)), history
+        self._step = jax.jit(step)
+        self.key = jax.random.PRNGKey(seed)
+
+    def step(self, idx):
+        self.key, sub = self.jax.random.split(self.key)
+        self.u, self.opt_state, loss = self._step(self.u, self.opt_state, self.jnp.asarray(idx), sub)
+        return loss
+
+    def read(self, losses):
+        return np.asarray(self.jnp.stack(losses))  # the one host read per epoch
+
+    def snapshot(self):
+        return self.u  # immutable arrays: no copy needed
+
+    def params(self, state):
+        return self.engine.params_out(self.lowered.constrain(state))
 
 
 def _rows(data: dict, lowered) -> int:

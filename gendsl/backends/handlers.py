@@ -16,22 +16,27 @@ from ..shapes import concrete
 __all__ = ["ScoreHandler", "SampleHandler", "GuideHandler", "Factor"]
 
 
-class Factor(tuple):
-    """``(site name, log-prob tensor, plates)`` of one scored site."""
+class Factor:
+    """One scored site: ``(name, log_prob, plates)``.
 
-    __slots__ = ()
+    The log-prob is computed on first use, so terms an objective replaces
+    (a closed-form KL stands in for ``log p(z) - log q(z)``) cost nothing.
+    Unpacks like a tuple.
+    """
 
-    @property
-    def name(self):
-        return self[0]
+    __slots__ = ("name", "plates", "_thunk", "_value")
+
+    def __init__(self, name, thunk, plates):
+        self.name, self.plates, self._thunk, self._value = name, plates, thunk, None
 
     @property
     def log_prob(self):
-        return self[1]
+        if self._value is None:
+            self._value = self._thunk()
+        return self._value
 
-    @property
-    def plates(self):
-        return self[2]
+    def __iter__(self):
+        return iter((self.name, self.log_prob, self.plates))
 
 
 class _Base:
@@ -92,7 +97,7 @@ class ScoreHandler(_Base):
                 f"site {name!r} is latent and continuous, so it cannot be scored without a value; "
                 f"give it data, or train with a guide (objective='elbo')"
             )
-        self.factors.append(Factor((name, self._score(name, fn, value, ctx), node.plates)))
+        self.factors.append(Factor(name, lambda: self._score(name, fn, value, ctx), node.plates))
         self.dists[name] = fn
         return value
 
@@ -178,11 +183,16 @@ class GuideHandler(_Base):
         batch = concrete(node.batch_shape, ctx.sizes)
         if self.backend.batch_shape(fn) != batch:
             fn = self.backend.wrap(fn, "expand", batch)
-        value = self.backend.sample(fn, self.rng.next(name), (self.k,))
-        pad = (1,) * (self.mpn - len(batch))
-        if pad:
-            value = self.backend.ops["reshape"](value, (self.k,) + pad + tuple(value.shape[1:]))
+        if self.k == 1:
+            # one particle: the particle axis stays implicit (size 1 by broadcasting),
+            # so networks downstream see exactly the shapes of a hand-written model
+            value = self.backend.sample(fn, self.rng.next(name), ())
+        else:
+            value = self.backend.sample(fn, self.rng.next(name), (self.k,))
+            pad = (1,) * (self.mpn - len(batch))
+            if pad:
+                value = self.backend.ops["reshape"](value, (self.k,) + pad + tuple(value.shape[1:]))
         self.values[name] = value
         self.dists[name] = fn
-        self.factors.append(Factor((name, self.backend.log_prob(fn, value), node.plates)))
+        self.factors.append(Factor(name, lambda: self.backend.log_prob(fn, value), node.plates))
         return value

@@ -195,8 +195,8 @@ class Lowered:
         sizes = {**sizes, particle.name: k}
         rank = mpn + 1 + len(enum_dims)
         enum_vars = {v: (d, self.program[v].plates + (particle.name,)) for v, d in enum_dims.items()}
-        neg_guide = [(n, -lp, ps) for n, lp, ps in guide_factors]
-        factors = [(n, lp, tuple(ps) + (particle.name,)) for n, lp, ps in list(model_factors) + neg_guide]
+        factors = [(f.name, f.log_prob, tuple(f.plates) + (particle.name,)) for f in model_factors]
+        factors += [(f.name, -f.log_prob, tuple(f.plates) + (particle.name,)) for f in guide_factors]
         target = (self.row, particle.name) if self.row else (particle.name,)
         rows, glob = eliminate(self.backend, factors, enum_vars, plates, sizes, target, rank)
         row_axis = rank + self.program.plates[self.row].dim if self.row else None

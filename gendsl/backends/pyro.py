@@ -196,7 +196,8 @@ class PyroBackend(Backend):
     def asarray(self, x, dtype="real", like=None):
         float_dtype, device = like if isinstance(like, tuple) else (like or torch.get_default_dtype(), None)
         torch_dtype = {"real": float_dtype, "int": torch.long, "bool": torch.bool}[dtype]
-        return torch.as_tensor(np.asarray(x), dtype=torch_dtype, device=device)
+        # C order: minibatches gather rows
+        return torch.as_tensor(np.ascontiguousarray(x), dtype=torch_dtype, device=device)
 
     def to_float(self, x, like):
         return x.to(like[0] if isinstance(like, tuple) else (like or torch.get_default_dtype()))

@@ -1,0 +1,199 @@
+"""Training-step time of one VAE, side by side in one run.
+
+    .venv/bin/python bench/vae_speed.py --data ../shared/data/binarized_mnist.npz [--device cuda]
+
+Implementations, all the identical model (Burda et al.'s one-stochastic-layer
+MNIST VAE: 784-200-200-(2x50) tanh encoder, 50-200-200-784 tanh decoder,
+Bernoulli likelihood, closed-form KL, Adam lr 1e-3, batch 100):
+
+- torch:         hand-written PyTorch step
+- gendsl-pyro:   gendsl's Pyro-backend step (what `fit(backend="pyro")` runs)
+- pyro-svi:      plain `pyro.infer.SVI` + `Trace_ELBO` on `model.to_pyro()`
+- jax:           hand-written `jax.jit` step with optax
+- gendsl-numpyro: gendsl's NumPyro-backend step (what `fit(backend="numpyro")` runs)
+
+Rounds interleave the implementations of one framework (PyTorch group, then
+JAX group); each step is timed to completion (CUDA synchronised / JAX
+blocked), and the median per implementation is reported with its ratio to
+the hand-written baseline of its framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+
+def torch_vae(x_all, lr, device):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Linear(784, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 100)).to(device)
+    dec = nn.Sequential(nn.Linear(50, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 784)).to(device)
+    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=lr)
+    x_all = torch.as_tensor(x_all, dtype=torch.float32, device=device)
+
+    def step(idx):
+        x = x_all[torch.as_tensor(idx, device=device)]
+        loc, log_scale = enc(x).chunk(2, -1)
+        scale = log_scale.exp()
+        z = loc + scale * torch.randn_like(loc)
+        rec = -F.binary_cross_entropy_with_logits(dec(z), x, reduction="none").sum(-1)
+        kl = 0.5 * (loc**2 + scale**2 - 1).sum(-1) - log_scale.sum(-1)
+        loss = -(rec - kl).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return step
+
+
+def jax_vae(x_all, lr):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def dense(key, a, b):
+        bound = 1 / np.sqrt(a)
+        k1, k2 = jax.random.split(key)
+        return (jax.random.uniform(k1, (a, b), minval=-bound, maxval=bound),
+                jax.random.uniform(k2, (b,), minval=-bound, maxval=bound))
+
+    keys = jax.random.split(jax.random.PRNGKey(0), 6)
+    sizes = [(784, 200), (200, 200), (200, 100), (50, 200), (200, 200), (200, 784)]
+    params = [dense(k, a, b) for k, (a, b) in zip(keys, sizes)]
+    opt = optax.adam(lr)
+    state = opt.init(params)
+    x_all = jnp.asarray(x_all, dtype=jnp.float32)
+
+    def mlp(layers, h):
+        for i, (w, b) in enumerate(layers):
+            h = h @ w + b
+            h = jnp.tanh(h) if i < len(layers) - 1 else h
+        return h
+
+    def loss_fn(params, x, key):
+        loc, log_scale = jnp.split(mlp(params[:3], x), 2, -1)
+        scale = jnp.exp(log_scale)
+        z = loc + scale * jax.random.normal(key, loc.shape)
+        logits = mlp(params[3:], z)
+        rec = jnp.sum(x * logits - jax.nn.softplus(logits), -1)
+        kl = 0.5 * jnp.sum(loc**2 + scale**2 - 1, -1) - jnp.sum(log_scale, -1)
+        return -jnp.mean(rec - kl)
+
+    @jax.jit
+    def _step(params, state, idx, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x_all[idx], key)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    box = {"p": params, "s": state, "key": jax.random.PRNGKey(1)}
+
+    def step(idx):
+        box["key"], sub = jax.random.split(box["key"])
+        box["p"], box["s"], loss = _step(box["p"], box["s"], jnp.asarray(idx), sub)
+        return loss
+
+    return step
+
+
+def gendsl_step(x_all, lr, backend, device):
+    import gendsl.models as zoo
+    from gendsl.inference import ELBO
+    from gendsl.inference.engines import make_engine
+
+    model = zoo.vae(x_dim=784, z_dim=50, hidden=(200, 200))
+    engine = make_engine(model, backend, "float32", device if backend == "pyro" else None)
+    stepper = engine.stepper(ELBO(), {"x": x_all}, {}, lr, 0, model.init_params(0))
+    return stepper.step
+
+
+def pyro_svi_step(x_all, lr, device):
+    import pyro
+    import torch
+
+    import gendsl.models as zoo
+
+    model_fn, guide_fn = zoo.vae(x_dim=784, z_dim=50, hidden=(200, 200)).to_pyro()
+    pyro.clear_param_store()
+    svi = pyro.infer.SVI(model_fn, guide_fn, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO())
+    x_all = torch.as_tensor(x_all, dtype=torch.float32, device=device)
+
+    def step(idx):
+        return svi.step({"x": x_all[torch.as_tensor(idx, device=device)]})
+
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True, help="binarized_mnist.npz")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per implementation per round")
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--skip-svi", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="PyTorch intra-op threads (0: its default)")
+    args = parser.parse_args()
+
+    import jax
+    import torch
+
+    from gendsl.data import binarized_mnist
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    x = binarized_mnist(args.data, "train")
+    lr = 1e-3
+    impls = {
+        "torch": torch_vae(x, lr, args.device),
+        "gendsl-pyro": gendsl_step(x, lr, "pyro", args.device),
+        "jax": jax_vae(x, lr),
+        "gendsl-numpyro": gendsl_step(x, lr, "numpyro", args.device),
+    }
+    if not args.skip_svi:
+        impls["pyro-svi"] = pyro_svi_step(x, lr, args.device)
+
+    def finish(out):
+        if isinstance(out, jax.Array):
+            out.block_until_ready()
+        elif torch.is_tensor(out) and out.is_cuda:
+            torch.cuda.synchronize()
+
+    rng = np.random.default_rng(0)
+    times = {k: [] for k in impls}
+    # One framework at a time: PyTorch's OpenMP threads spin after its ops and
+    # would steal the cores XLA's threads need if the groups were interleaved.
+    groups = [["torch", "gendsl-pyro", "pyro-svi"], ["jax", "gendsl-numpyro"]]
+    for group in groups:
+        group = [g for g in group if g in impls]
+        for name in group:  # warm-up and compilation
+            for _ in range(5):
+                finish(impls[name](rng.choice(len(x), args.batch, replace=False)))
+        for _ in range(args.rounds):
+            for name in group:
+                for _ in range(args.steps):
+                    idx = rng.choice(len(x), args.batch, replace=False)
+                    start = time.perf_counter()
+                    finish(impls[name](idx))
+                    times[name].append(time.perf_counter() - start)
+    med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+    base = {"torch": "torch", "gendsl-pyro": "torch", "pyro-svi": "torch", "jax": "jax", "gendsl-numpyro": "jax"}
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    print(f"device: {device}; jax: {jax.devices()[0]}; torch threads {torch.get_num_threads()}; "
+          f"batch {args.batch}; {args.rounds * args.steps} timed steps each")
+    print("| implementation | median step ms | ratio to hand-written |")
+    print("|---|---|---|")
+    for name in ("torch", "gendsl-pyro", "pyro-svi", "jax", "gendsl-numpyro"):
+        if name in med:
+            print(f"| {name} | {med[name]:.3f} | {med[name] / med[base[name]]:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
