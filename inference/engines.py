@@ -11,12 +11,15 @@ step, so no step waits on the host.
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 
 from gendsl.backends import get_backend
 from gendsl.backends.program import Lowered
 from gendsl.errors import DataError, GendslError
+
+from .checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["make_engine", "Engine", "TorchEngine", "JaxEngine"]
 
@@ -62,8 +65,17 @@ class Engine:
         """The optimiser state and one compiled/eager training step."""
         raise NotImplementedError
 
-    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None):
+    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None,
+              checkpoint=None, checkpoint_every=1, resume=False, run=None):
         """Minibatch epochs; the loss is read back once per epoch.
+
+        Args:
+            checkpoint: path of a checkpoint written (atomically) every
+                ``checkpoint_every`` epochs and after the last one.
+            resume: continue from ``checkpoint`` if it exists: parameters,
+                optimiser, random states and history, so the result equals an
+                uninterrupted run.
+            run: header fields identifying the run (checked on resume).
 
         Returns:
             ``(params, history)``; raises ``_Stop`` on a non-finite loss.
@@ -72,9 +84,16 @@ class Engine:
         rng = np.random.default_rng(seed)
         n = _rows(data, self.lowered)
         history = {"epoch_loss": [], "step_loss": []}
+        first = 0
+        if resume and checkpoint is not None and os.path.exists(checkpoint):
+            header, arrays = load_checkpoint(checkpoint, expect=run)
+            stepper.restore(arrays)
+            rng.bit_generator.state = header["batch_rng"]
+            history, first = header["history"], header["epoch"] + 1
         bar = _epoch_bar(epochs, progress, f"{self.model.name} [{self.backend.name}]")
+        bar.update(first)
         start = stepper.snapshot()
-        for epoch in bar:
+        for epoch in range(first, epochs):
             previous_start, start = start, stepper.snapshot()
             step_losses = stepper.read([stepper.step(idx) for idx in _batches(n, batch_size, rng)])
             if not np.all(np.isfinite(step_losses)):
@@ -82,9 +101,15 @@ class Engine:
                 raise _Stop(epoch, stepper.params(good), history)
             history["step_loss"].extend(step_losses.tolist())
             history["epoch_loss"].append(float(step_losses.mean()))
+            bar.update(1)
             bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
+            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
+                header = {**(run or {}), "epoch": epoch, "history": history,
+                          "batch_rng": rng.bit_generator.state}
+                save_checkpoint(checkpoint, header, stepper.state())
             if callback is not None:
                 callback(epoch, lambda: stepper.params(stepper.snapshot()), history)
+        bar.close()
         return stepper.params(stepper.snapshot()), history
 
     # -- queries (the JAX engine compiles them) ---------------------------------------------------
@@ -134,7 +159,7 @@ def _last_good(step_losses, start, previous_start):
 def _epoch_bar(epochs, progress, desc):
     from tqdm.auto import tqdm
 
-    return tqdm(range(epochs), desc=desc, disable=(None if progress is None else not progress),
+    return tqdm(total=epochs, desc=desc, unit="epoch", disable=(None if progress is None else not progress),
                 leave=False, dynamic_ncols=True)
 
 
@@ -199,6 +224,34 @@ class _TorchStepper:
     def params(self, state):
         with self.torch.no_grad():
             return self.engine.params_out(self.lowered.constrain(state))
+
+    def state(self) -> dict:
+        """Every array needed to continue exactly: parameters, Adam moments, RNG."""
+        out = {f"u/{k}": v.detach().cpu().numpy() for k, v in self.u.items()}
+        for i, st in self.opt.state_dict()["state"].items():
+            for key, value in st.items():
+                out[f"opt/{i}/{key}"] = value.detach().cpu().numpy()
+        out["rng/torch"] = self.torch.get_rng_state().numpy()
+        if self.device.type == "cuda":
+            out["rng/cuda"] = self.torch.cuda.get_rng_state(self.device).numpy()
+        return out
+
+    def restore(self, arrays: dict) -> None:
+        torch = self.torch
+        with torch.no_grad():
+            for k, v in self.u.items():
+                v.copy_(torch.as_tensor(arrays[f"u/{k}"]))
+        state = self.opt.state_dict()
+        moments = {}
+        for name, value in arrays.items():
+            if name.startswith("opt/"):
+                _, i, key = name.split("/")
+                moments.setdefault(int(i), {})[key] = torch.as_tensor(value, device=self.device)
+        state["state"] = moments
+        self.opt.load_state_dict(state)
+        torch.set_rng_state(torch.as_tensor(arrays["rng/torch"]))
+        if "rng/cuda" in arrays:
+            torch.cuda.set_rng_state(torch.as_tensor(arrays["rng/cuda"]), self.device)
 
 
 class JaxEngine(Engine):
@@ -322,6 +375,22 @@ class _JaxStepper:
 
     def params(self, state):
         return self.engine.params_out(self.lowered.constrain(state))
+
+    def state(self) -> dict:
+        """Every array needed to continue exactly: parameters, optax state, key."""
+        out = {f"u/{k}": np.asarray(v) for k, v in self.u.items()}
+        for i, leaf in enumerate(self.jax.tree_util.tree_leaves(self.opt_state)):
+            out[f"opt/{i}"] = np.asarray(leaf)
+        out["rng/key"] = np.asarray(self.key)
+        return out
+
+    def restore(self, arrays: dict) -> None:
+        jnp, tree = self.jnp, self.jax.tree_util
+        self.u = {k: jnp.asarray(arrays[f"u/{k}"]) for k in self.u}
+        leaves = tree.tree_leaves(self.opt_state)
+        restored = [jnp.asarray(arrays[f"opt/{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]
+        self.opt_state = tree.tree_unflatten(tree.tree_structure(self.opt_state), restored)
+        self.key = jnp.asarray(arrays["rng/key"])
 
 
 def _rows(data: dict, lowered) -> int:

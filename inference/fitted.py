@@ -288,7 +288,7 @@ def load(path, model=None) -> Fitted:
             recorded ``module:name`` (models defined in ``__main__`` or a notebook).
     """
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as f:
+        with open(os.fspath(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
             meta = json.loads(str(f["__meta__"]))
             params = {k[len("param:"):]: f[k] for k in f.files if k.startswith("param:")}
     except (OSError, ValueError, KeyError) as e:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from gendsl.errors import DataError, TrainingError
@@ -45,7 +47,8 @@ def as_data(model, data, allow_partial: bool = False) -> dict:
 
 def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, batch_size: int = 128,
         lr: float = 1e-3, seed: int = 0, device=None, progress=None, dtype: str = "float32",
-        init: dict | None = None, callback=None, **options) -> Fitted:
+        init: dict | None = None, callback=None, checkpoint=None, checkpoint_every: int = 1,
+        resume: bool = False, **options) -> Fitted:
     """Trains ``model`` on ``data``.
 
     Args:
@@ -61,6 +64,11 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
         dtype: ``"float32"`` or ``"float64"``.
         init: starting parameters ``{name: array}`` (default: ``model.init_params(seed)``).
         callback: ``callback(epoch, get_params, history)`` after every epoch.
+        checkpoint: a file to write the full training state to every
+            ``checkpoint_every`` epochs, atomically (an interrupted run loses at
+            most the epochs since).
+        resume: continue from ``checkpoint`` when it exists; ``epochs`` is the
+            total, so the result equals one uninterrupted run with the same seed.
         **options: the objective's options (``k=5``, ``beta=4.0``, ...).
 
     Returns:
@@ -76,8 +84,14 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
     engine = make_engine(model, backend, dtype, device)
     missing = engine.lowered.check_data(data)
     start = init if init is not None else model.init_params(seed)
+    run = json.loads(json.dumps({
+        "model": model.name, "hyper": model.hyper, "objective": obj.name, "objective_options": obj.options(),
+        "backend": backend, "dtype": dtype, "seed": seed, "batch_size": batch_size, "lr": lr,
+    }))
     try:
-        params, history = engine.train(obj, data, missing, epochs, batch_size, lr, seed, start, progress, callback)
+        params, history = engine.train(obj, data, missing, epochs, batch_size, lr, seed, start, progress, callback,
+                                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                                       run=run)
     except _Stop as stop:
         fitted = Fitted(model, backend, stop.params, stop.history, obj, dtype, device)
         err = TrainingError(
