@@ -4,6 +4,14 @@ Subcommands:
     demo     train a model on bundled data and write a run folder
     zoo      list the model zoo
     render   draw a model's graph (zoo name or ``path/to/file.py:function``)
+    fit      train a model; write a run folder (config, checkpoint, fit, history, plots)
+    sample   draw samples from a run; write a grid or scatter plot
+    eval     score data under a run's model (log-likelihood, bits/dim)
+
+MODEL is a zoo name or ``path/to/file.py:function``; hyper-parameters are
+``--set key=value``. DATA is a bundled data set (``digits``,
+``digits:levels``, ``moons``, ... see ``gendsl.data.DATASETS``) or a
+``.npy``/``.npz`` file (rows first).
 """
 
 from __future__ import annotations
@@ -20,19 +28,28 @@ import time
 __all__ = ["main", "resolve_model"]
 
 
-def resolve_model(spec: str, settings=()):
-    """A bound model from a zoo name or ``file.py:function``, with ``key=value`` hyper-parameters."""
-    from .errors import unknown_name
-
-    hyper = {}
-    for item in settings:
+def _settings(items, flag="--set") -> dict:
+    out = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"gendsl: --set expects key=value, got {item!r}")
+            raise SystemExit(f"gendsl: {flag} expects key=value, got {item!r}")
         try:
-            hyper[key] = ast.literal_eval(value)
+            out[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
-            hyper[key] = value
+            out[key] = value
+    return out
+
+
+def resolve_model(spec: str, settings=()):
+    """A bound model from a zoo name or ``file.py:function``, with ``key=value`` hyper-parameters."""
+    return resolve_factory(spec)(**_settings(settings))
+
+
+def resolve_factory(spec: str):
+    """The model factory named by a zoo name or ``path/to/file.py:function``."""
+    from .errors import unknown_name
+
     if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
         path, name = spec.split(":", 1)
         if not os.path.exists(path):
@@ -42,12 +59,36 @@ def resolve_model(spec: str, settings=()):
         module_spec.loader.exec_module(module)
         if not hasattr(module, name):
             raise SystemExit(f"gendsl: {path} defines no {name!r}")
-        return getattr(module, name)(**hyper)
+        return getattr(module, name)
     from gendsl.models import ZOO
 
     if spec not in ZOO:
         raise unknown_name("model", spec, ZOO, hint="or give path/to/file.py:function")
-    return ZOO[spec](**hyper)
+    return ZOO[spec]
+
+
+def load_data(spec: str):
+    """An array (or dict of arrays) from a bundled data set name or a file."""
+    import numpy as np
+
+    from . import data
+    from .errors import DataError, unknown_name
+
+    if spec.endswith((".npy", ".npz")):
+        if not os.path.exists(spec):
+            raise DataError(f"no such data file {spec!r}")
+        loaded = np.load(spec, allow_pickle=False)
+        if spec.endswith(".npy"):
+            return loaded
+        with loaded:
+            return {k: loaded[k] for k in loaded.files} if len(loaded.files) > 1 else loaded[loaded.files[0]]
+    name, _, kind = spec.partition(":")
+    if name not in data.DATASETS:
+        raise unknown_name("data set", name, data.DATASETS, hint="or give a .npy/.npz file")
+    out = data.load(name, kind=kind) if kind else data.load(name)
+    if isinstance(out, tuple):  # (x, y) sets: the features
+        out = out[0]
+    return out
 
 
 def _zoo(args) -> int:
@@ -114,6 +155,93 @@ def _demo(args) -> int:
     return 0
 
 
+def _fit(args) -> int:
+    """Trains MODEL on DATA and writes a run folder: config.json, checkpoint.ckpt
+    (every epoch, atomic; --resume continues it), fit.npz, history.json, loss.png."""
+    from . import plots
+
+    factory = resolve_factory(args.model)
+    hyper = _settings(args.set)
+    model = factory(**hyper)
+    data = load_data(args.data)
+    os.makedirs(args.out, exist_ok=True)
+    options = _settings(args.opt, "--opt")
+    config = {"model": args.model, "hyper": hyper, "data": args.data, "objective": args.objective,
+              "options": options, "backend": args.backend, "device": args.device, "epochs": args.epochs,
+              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    fit = model.fit(data, objective=args.objective, backend=args.backend, device=args.device,
+                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                    checkpoint=os.path.join(args.out, "checkpoint.ckpt"), resume=args.resume,
+                    progress=None if not os.environ.get("CI") else False, **options)
+    fit.save(os.path.join(args.out, "fit.npz"))
+    with open(os.path.join(args.out, "history.json"), "w") as f:
+        json.dump(fit.history, f)
+    plots.loss_curve(fit.history, os.path.join(args.out, "loss.png"), title=f"{model.name}, {args.objective or 'default'}")
+    print(f"final loss {fit.history['epoch_loss'][-1]:.4f}; wrote {args.out}/ (config.json, checkpoint.ckpt, "
+          f"fit.npz, history.json, loss.png)")
+    return 0
+
+
+def _load_run(run: str):
+    from . import load
+
+    config_path = os.path.join(run, "config.json")
+    if not os.path.exists(config_path):
+        from .errors import GendslError
+
+        raise GendslError(f"{run!r} is not a run folder (no config.json); make one with `gendsl fit ... --out {run}`")
+    with open(config_path) as f:
+        config = json.load(f)
+    return config, load(os.path.join(run, "fit.npz"), model=resolve_factory(config["model"]))
+
+
+def _sample(args) -> int:
+    import numpy as np
+
+    from . import plots
+
+    config, fit = _load_run(args.run)
+    samples = fit.sample(args.n, seed=args.seed)
+    observed = [s.name for s in fit.model.ir.observed]
+    x = samples[observed[0]].reshape(args.n, -1)
+    if args.output.endswith(".npy"):
+        np.save(args.output, x)
+    elif x.shape[1] == 2:
+        plots.scatter_2d({"samples": x}, args.output, title=f"{fit.model.name} samples")
+    else:
+        plots.sample_grid(x, args.output, title=f"{fit.model.name} samples")
+    print(args.output)
+    return 0
+
+
+def _eval(args) -> int:
+    """Exact log-likelihood where the model has one, else the ELBO and the
+    importance-sampled log-likelihood; bits/dim alongside."""
+    import numpy as np
+
+    from .errors import ObjectiveError
+
+    config, fit = _load_run(args.run)
+    data = load_data(args.data or config["data"])
+    dims = int(np.prod(np.shape(data)[1:])) if not isinstance(data, dict) else None
+    try:
+        result = {"log_likelihood": float(np.mean(fit.log_prob(data))), "method": "exact"}
+    except ObjectiveError:
+        result = {"elbo": float(np.mean(fit.elbo(data))),
+                  "log_likelihood": float(np.mean(fit.log_likelihood(data, k=args.k))),
+                  "method": f"importance sampling, k={args.k}"}
+    if dims:
+        result["bits_per_dim"] = -result["log_likelihood"] / (dims * np.log(2))
+    result["rows"] = int(len(data if not isinstance(data, dict) else next(iter(data.values()))))
+    with open(os.path.join(args.run, "eval.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    for key, value in result.items():
+        print(f"{key:16s} {value}")
+    return 0
+
+
 def _purity(clusters, labels) -> float:
     import numpy as np
 
@@ -138,6 +266,32 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", required=True, help="file.svg | .png | .pdf | .dot")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter")
     render.set_defaults(func=_render)
+    fit = sub.add_parser("fit", help="train a model; write a run folder")
+    fit.add_argument("model", help="zoo name or path/to/file.py:function")
+    fit.add_argument("--data", required=True, help="bundled data set name (digits, digits:levels, moons, ...) or .npy/.npz")
+    fit.add_argument("--objective", default=None, help="registered objective (default: the model's)")
+    fit.add_argument("--backend", default="pyro", choices=["pyro", "numpyro"])
+    fit.add_argument("--device", default=None)
+    fit.add_argument("--epochs", type=int, default=50)
+    fit.add_argument("--batch-size", type=int, default=128)
+    fit.add_argument("--lr", type=float, default=1e-3)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter")
+    fit.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="objective option (k=5)")
+    fit.add_argument("--out", required=True, help="run folder")
+    fit.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    fit.set_defaults(func=_fit)
+    sample = sub.add_parser("sample", help="draw samples from a run")
+    sample.add_argument("run")
+    sample.add_argument("-n", type=int, default=64)
+    sample.add_argument("-o", "--output", required=True, help="grid.png, scatter.png or samples.npy")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(func=_sample)
+    evaluate = sub.add_parser("eval", help="score data under a run's model")
+    evaluate.add_argument("run")
+    evaluate.add_argument("--data", default=None, help="default: the run's training data")
+    evaluate.add_argument("-k", type=int, default=1000, help="importance samples for latent-variable models")
+    evaluate.set_defaults(func=_eval)
     return parser
 
 
