@@ -79,14 +79,19 @@ def vae(x_dim=784, z_dim=50, hidden=(200, 200), activation="tanh", likelihood="b
         _decode(decoder(z), x_dim, likelihood, n_levels, scale)
 
 
-@vae.guide
-def vae_encoder(x, x_dim=784, z_dim=50, hidden=(200, 200), activation="tanh", likelihood="bernoulli",
-                n_levels=17, x_scale=None):
-    """q(z | x): a Gaussian with mean and log-scale from one MLP."""
+def _gaussian_encoder(x, x_dim, z_dim, hidden, activation, likelihood, n_levels):
+    """q(z | x) = N(mu(x), diag sigma(x)^2), mean and log-scale from one MLP."""
     encoder = nn.MLP("encoder", [x_dim, *reversed(_widths(hidden)), 2 * z_dim], activation=activation)
     loc, log_scale = ops.split(encoder(_encoder_input(x, likelihood, n_levels)), 2, axis=-1)
     with gd.plate("data"):
         gd.sample("z", dist.Normal(loc, ops.exp(log_scale)).to_event(1))
+
+
+@vae.guide
+def vae_encoder(x, x_dim=784, z_dim=50, hidden=(200, 200), activation="tanh", likelihood="bernoulli",
+                n_levels=17, x_scale=None):
+    """q(z | x): a Gaussian with mean and log-scale from one MLP."""
+    _gaussian_encoder(x, x_dim, z_dim, hidden, activation, likelihood, n_levels)
 
 
 vae.default_objective = "elbo"
@@ -126,10 +131,7 @@ def gmvae(x_dim=784, z_dim=10, k=10, hidden=(256,), activation="relu", likelihoo
 def gmvae_encoder(x, x_dim=784, z_dim=10, k=10, hidden=(256,), activation="relu", likelihood="bernoulli",
                   n_levels=17, x_scale=None):
     """q(z | x): a Gaussian from one MLP."""
-    encoder = nn.MLP("encoder", [x_dim, *reversed(_widths(hidden)), 2 * z_dim], activation=activation)
-    loc, log_scale = ops.split(encoder(_encoder_input(x, likelihood, n_levels)), 2, axis=-1)
-    with gd.plate("data"):
-        gd.sample("z", dist.Normal(loc, ops.exp(log_scale)).to_event(1))
+    _gaussian_encoder(x, x_dim, z_dim, hidden, activation, likelihood, n_levels)
 
 
 gmvae.default_objective = "elbo"
