@@ -271,13 +271,18 @@ class Fitted:
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
+                np.savez(f, __meta__=np.array(json.dumps(meta, default=_plain)), **arrays)
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
                 os.remove(tmp)
             raise
         return path
+
+
+def _plain(value):
+    """JSON for NumPy scalars and arrays in hyper-parameters, options and history."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def load(path, model=None) -> Fitted:

@@ -10,7 +10,7 @@ from gendsl.errors import DataError, TrainingError
 
 from . import objectives
 from .engines import _Stop, make_engine
-from .fitted import Fitted
+from .fitted import Fitted, _plain
 
 __all__ = ["fit", "as_data"]
 
@@ -78,6 +78,7 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
         TrainingError: the loss became NaN or infinite; ``err.fitted`` holds
             the parameters from the end of the last good epoch.
     """
+    epochs, batch_size, lr, seed = int(epochs), int(batch_size), float(lr), int(seed)
     obj = objectives.get(objective, **options)
     data = as_data(model, data)
     obj.check(model, data)
@@ -87,7 +88,7 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
     run = json.loads(json.dumps({
         "model": model.name, "hyper": model.hyper, "objective": obj.name, "objective_options": obj.options(),
         "backend": backend, "dtype": dtype, "seed": seed, "batch_size": batch_size, "lr": lr,
-    }))
+    }, default=_plain))
     try:
         params, history = engine.train(obj, data, missing, epochs, batch_size, lr, seed, start, progress, callback,
                                        checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
