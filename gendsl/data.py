@@ -483,8 +483,8 @@ def blob_centres(k: int = 3) -> np.ndarray:
         float64 array of shape (k, 2); cluster ``j`` sits at angle ``2*pi*j/k``.
 
     Example:
-        >>> blob_centres(4).round(6).tolist()[0]
-        [5.0, 0.0]
+        >>> tuple(blob_centres(4).round(6)[0].tolist())
+        (5.0, 0.0)
     """
     if int(k) != k or k < 1:
         raise DataError(f"k must be a positive integer; got {k!r}")

@@ -57,7 +57,9 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
             rows first. NaN entries of factorised sites are marginalised.
         objective: a registered name (``"mle"``, ...) or an instance.
         backend: ``"pyro"`` or ``"numpyro"``.
-        epochs, batch_size, lr: Adam on minibatches of rows.
+        epochs: passes over the data.
+        batch_size: rows per Adam step.
+        lr: Adam's learning rate.
         seed: seeds initialisation, batch order and sampling.
         device: ``"cpu"``/``"cuda"`` for Pyro; JAX's default device otherwise.
         progress: show a progress bar (default: when attached to a terminal).

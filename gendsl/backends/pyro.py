@@ -196,8 +196,11 @@ class PyroBackend(Backend):
     def asarray(self, x, dtype="real", like=None):
         float_dtype, device = like if isinstance(like, tuple) else (like or torch.get_default_dtype(), None)
         torch_dtype = {"real": float_dtype, "int": torch.long, "bool": torch.bool}[dtype]
-        # C order: minibatches gather rows
-        return torch.as_tensor(np.ascontiguousarray(x), dtype=torch_dtype, device=device)
+        # C order (minibatches gather rows), writable (arrays from JAX are read-only)
+        arr = np.ascontiguousarray(x)
+        if not arr.flags.writeable:
+            arr = arr.copy()
+        return torch.as_tensor(arr, dtype=torch_dtype, device=device)
 
     def to_float(self, x, like):
         return x.to(like[0] if isinstance(like, tuple) else (like or torch.get_default_dtype()))
