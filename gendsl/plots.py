@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-__all__ = ["loss_curve", "sample_grid", "scatter_2d"]
+__all__ = ["loss_curve", "sample_grid", "scatter_2d", "density_2d", "interpolation_strip"]
 
 
 def _pyplot():
@@ -91,3 +91,35 @@ def scatter_2d(points: dict, path=None, title: str | None = None, s: float = 2.0
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def density_2d(log_density, path=None, bounds=(-4.0, 4.0, -4.0, 4.0), grid: int = 200, points=None,
+               title: str | None = None):
+    """A 2-D density as an image, optionally with data points on top.
+
+    Args:
+        log_density: ``(n, 2) array -> (n,)`` log-densities, e.g. ``fit.log_prob``.
+        bounds: ``(xmin, xmax, ymin, ymax)``.
+        grid: points per axis.
+        points: ``(m, 2)`` array to overlay.
+    """
+    plt = _pyplot()
+    xmin, xmax, ymin, ymax = bounds
+    xs, ys = np.linspace(xmin, xmax, grid), np.linspace(ymin, ymax, grid)
+    xx, yy = np.meshgrid(xs, ys)
+    logp = np.asarray(log_density(np.stack([xx.ravel(), yy.ravel()], axis=1))).reshape(grid, grid)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.imshow(np.exp(logp - logp.max()), origin="lower", extent=(xmin, xmax, ymin, ymax), cmap="magma",
+              aspect="equal")
+    if points is not None:
+        pts = np.asarray(points)
+        ax.scatter(pts[:, 0], pts[:, 1], s=1, c="white", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def interpolation_strip(images, path=None, image_shape=None, title: str | None = "latent interpolation"):
+    """One row of images, e.g. ``fit.interpolate(x1, x2, steps)``."""
+    images = np.asarray(images)
+    return sample_grid(images, path, image_shape=image_shape, ncols=len(images), title=title)

@@ -63,7 +63,9 @@ def test_plots_write_images(tmp_path):
     plots.loss_curve(history, tmp_path / "loss.png")
     plots.sample_grid(np.random.default_rng(0).random((10, 64)), tmp_path / "grid.png")
     plots.scatter_2d({"a": np.zeros((5, 2))}, tmp_path / "pts.png")
-    for name in ("loss.png", "grid.png", "pts.png"):
+    plots.density_2d(lambda p: -0.5 * (p**2).sum(1), tmp_path / "density.png", grid=30, points=np.zeros((3, 2)))
+    plots.interpolation_strip(np.random.default_rng(1).random((6, 64)), tmp_path / "strip.png")
+    for name in ("loss.png", "grid.png", "pts.png", "density.png", "strip.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="image_shape"):
         plots.sample_grid(np.zeros((2, 10)))
