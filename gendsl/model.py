@@ -98,12 +98,23 @@ class Model:
         guide_ir: the guide's program, or ``None``.
     """
 
-    def __init__(self, factory: ModelFactory, hyper: dict):
+    def __init__(self, factory: ModelFactory, hyper: dict, guide: str | None = None):
         self.factory = factory
         self.name = factory.name
         self.hyper = dict(hyper)
+        self.auto_guide = guide
         self.ir = trace_program(factory.fn, self.name, "model", self.hyper, doc=factory.fn.__doc__ or "")
-        self.guide_ir = self._trace_guide(factory.guide_fn) if factory.guide_fn else None
+        if guide is not None:
+            from .autoguide import auto_guide
+
+            self.guide_ir = self._trace_guide(auto_guide(self.ir, guide))
+        else:
+            self.guide_ir = self._trace_guide(factory.guide_fn) if factory.guide_fn else None
+
+    def with_guide(self, kind: str) -> "Model":
+        """The same model with an automatic guide: ``"normal"`` (mean-field
+        Gaussian) or ``"delta"`` (point mass: MAP) for its global latents."""
+        return Model(self.factory, self.hyper, guide=kind)
 
     def _trace_guide(self, fn: Callable) -> ir.Program:
         inputs, defaults = _signature(fn, "guide", fn.__name__)
@@ -218,13 +229,16 @@ class Model:
         """Trains the model; see :func:`gendsl.inference.fit` for the options.
 
         ``objective=None`` uses the factory's ``default_objective`` (``"mle"``
-        unless the model says otherwise).
+        unless the model says otherwise); ``guide="normal"`` or ``"delta"``
+        trains with an automatic guide (see :meth:`with_guide`).
         """
         from gendsl.inference import fit
 
         if objective is None:
             objective = getattr(self.factory, "default_objective", "mle")
-        return fit(self, data, objective=objective, backend=backend, **options)
+        guide = options.pop("guide", None)
+        model = self.with_guide(guide) if guide is not None else self
+        return fit(model, data, objective=objective, backend=backend, **options)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyper.items())

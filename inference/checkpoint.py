@@ -32,7 +32,7 @@ class CheckpointError(GendslError, RuntimeError):
 def _digest(arrays: dict) -> str:
     h = hashlib.sha256()
     for key in sorted(arrays):
-        a = np.ascontiguousarray(arrays[key])
+        a = np.asarray(arrays[key], order="C")
         h.update(key.encode())
         h.update(str(a.dtype).encode())
         h.update(str(a.shape).encode())

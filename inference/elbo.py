@@ -87,7 +87,8 @@ class ELBO(Objective):
                        for f in model_f]
             guide_f = [_scaled(f, self.beta) for f in guide_f]
         logw, glob = lowered.reduce_particles(model_f, guide_f, model.enum_dims, model.sizes, k)
-        return lowered.backend.ops["mean"](logw, axis=0), glob
+        ops = lowered.backend.ops
+        return ops["mean"](logw, axis=0), ops["mean"](glob)
 
     def loss(self, lowered, params, batch, missing, n_total, rng):
         rows, glob = self.rows(lowered, params, batch, missing, rng)
@@ -142,11 +143,17 @@ class IWAE(Objective):
     def check(self, model, data_sites) -> None:
         super().check(model, data_sites)
         _check_guide_sites(self, model)
+        for site in model.guide_ir.sites:
+            if not site.plates:
+                raise ObjectiveError(
+                    f"iwae weighs particles row by row, but guide site {site.name!r} of model {model.name!r} is "
+                    f"global (outside every plate); train global latents with objective='elbo'"
+                )
 
     def rows(self, lowered, params, batch, missing, rng):
         ops = lowered.backend.ops
-        logw, glob = lowered.log_weights(params, batch, self.k, rng, missing)
-        return ops["logsumexp"](logw, axis=0) - math.log(self.k), glob
+        logw, glob = lowered.log_weights(params, batch, self.k, rng, missing)  # glob: zeros (checked)
+        return ops["logsumexp"](logw, axis=0) - math.log(self.k), ops["mean"](glob)
 
     def loss(self, lowered, params, batch, missing, n_total, rng):
         rows, glob = self.rows(lowered, params, batch, missing, rng)

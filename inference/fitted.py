@@ -260,6 +260,7 @@ class Fitted:
             "format": "gendsl-fit/1",
             "model": f"{factory.fn.__module__}:{factory.fn.__qualname__}",
             "hyper": self.model.hyper,
+            "auto_guide": self.model.auto_guide,
             "backend": self.backend,
             "dtype": self.dtype,
             "objective": getattr(self.objective, "name", None),
@@ -314,5 +315,7 @@ def load(path, model=None) -> Fitted:
     # JSON has no tuples: hyper-parameters given as tuples come back as lists
     hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["hyper"].items()}
     bound = model(**hyper)
+    if meta.get("auto_guide"):
+        bound = bound.with_guide(meta["auto_guide"])
     objective = objectives.get(meta["objective"], **meta["objective_options"]) if meta["objective"] else None
     return Fitted(bound, meta["backend"], params, meta["history"], objective, meta["dtype"])

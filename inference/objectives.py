@@ -92,7 +92,7 @@ class Objective:
         if self.needs_guide and model.guide_ir is None:
             raise ObjectiveError(
                 f"objective {self.name!r} needs a guide q(latents | data) for model {model.name!r}: "
-                f"attach one with @{model.name}.guide, or pass guide='normal'"
+                f"attach one with @{model.name}.guide, or pass guide='normal' (global latents only)"
             )
         if self.exact_latents_only:
             for site in program.latent:

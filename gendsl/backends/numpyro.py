@@ -186,7 +186,7 @@ class NumPyroBackend(Backend):
 
     def asarray(self, x, dtype="real", like=None):
         jdtype = {"real": like or jnp.result_type(float), "int": jnp.int32, "bool": jnp.bool_}[dtype]
-        return jnp.asarray(np.ascontiguousarray(x), dtype=jdtype)
+        return jnp.asarray(np.asarray(x, order="C"), dtype=jdtype)
 
     def const(self, x, dtype, like=None):
         # NumPy, not jax.Array: a jax.Array made while tracing one jit shape and

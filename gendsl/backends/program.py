@@ -187,9 +187,14 @@ class Lowered:
         return model, guide
 
     def reduce_particles(self, model_factors, guide_factors, enum_dims, sizes, k: int):
-        """Per-particle, per-row ``log p(x, z) - log q(z | x)``, enumerated
-        latents summed out: shape ``(k, N)``; plus the global (row-free) part."""
-        ops, mpn = self.backend.ops, self.max_plate_nesting
+        """Per-particle ``log p(x, z) - log q(z | x)``, enumerated latents summed out.
+
+        Returns:
+            ``(rows, glob)``: the terms inside the row plate, shape ``(k, N)``,
+            and those outside it (global latents), shape ``(k,)`` — per
+            particle, never summed over particles.
+        """
+        mpn = self.max_plate_nesting
         particle = ir.Plate("__particles__", k, -(mpn + 1))
         plates = {**self.program.plates, particle.name: particle}
         sizes = {**sizes, particle.name: k}
@@ -197,18 +202,25 @@ class Lowered:
         enum_vars = {v: (d, self.program[v].plates + (particle.name,)) for v, d in enum_dims.items()}
         factors = [(f.name, f.log_prob, tuple(f.plates) + (particle.name,)) for f in model_factors]
         factors += [(f.name, -f.log_prob, tuple(f.plates) + (particle.name,)) for f in guide_factors]
-        target = (self.row, particle.name) if self.row else (particle.name,)
-        rows, glob = eliminate(self.backend, factors, enum_vars, plates, sizes, target, rank)
-        row_axis = rank + self.program.plates[self.row].dim if self.row else None
-        part_axis = rank + particle.dim
-        keep_axes = [part_axis] + ([row_axis] if row_axis is not None else [])
-        others = [a for a in range(rank) if a not in keep_axes]
-        rows = ops["transpose"](rows, tuple(others + keep_axes))
+        in_rows = [f for f in factors if self.row is None or self.row in f[2]]
+        outside = [f for f in factors if self.row is not None and self.row not in f[2]]
         n = sizes[self.row] if self.row else 1
-        rows = ops["reshape"](rows, (rows.shape[-2] if self.row else rows.shape[-1], -1))
-        if rows.shape[0] != k or rows.shape[1] != n:
-            rows = self.backend.broadcast_to(rows, (k, n))
-        return rows, glob
+        target = (self.row, particle.name) if self.row else (particle.name,)
+        rows, _ = eliminate(self.backend, in_rows, enum_vars, plates, sizes, target, rank)
+        rows = self._on_axes(rows, rank, [particle] + ([plates[self.row]] if self.row else []), (k, n))
+        glob, _ = eliminate(self.backend, outside, enum_vars, plates, sizes, (particle.name,), rank) \
+            if outside else (None, 0.0)
+        return rows, self._on_axes(glob, rank, [particle], (k,))
+
+    def _on_axes(self, tensor, rank, axes_plates, shape):
+        """Moves the given plates' axes last, drops the size-1 rest: ``shape``."""
+        ops = self.backend.ops
+        if tensor is None:
+            return self.backend.broadcast_to(self.backend.asarray(0.0, like=self.dtype), shape)
+        keep = [rank + p.dim for p in axes_plates]
+        tensor = ops["transpose"](tensor, tuple([a for a in range(rank) if a not in keep] + keep))
+        tensor = ops["reshape"](tensor, tuple(tensor.shape[rank - len(keep):]))
+        return tensor if tuple(tensor.shape) == shape else self.backend.broadcast_to(tensor, shape)
 
     def log_weights(self, params, data, k: int, rng, missing=None):
         """Importance log-weights ``log p(x, z_i) - log q(z_i | x)``, shape ``(k, N)``."""

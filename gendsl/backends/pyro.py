@@ -197,7 +197,7 @@ class PyroBackend(Backend):
         float_dtype, device = like if isinstance(like, tuple) else (like or torch.get_default_dtype(), None)
         torch_dtype = {"real": float_dtype, "int": torch.long, "bool": torch.bool}[dtype]
         # C order (minibatches gather rows), writable (arrays from JAX are read-only)
-        arr = np.ascontiguousarray(x)
+        arr = np.asarray(x, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
         if not arr.flags.writeable:
             arr = arr.copy()
         return torch.as_tensor(arr, dtype=torch_dtype, device=device)
