@@ -61,6 +61,11 @@ class Backend:
     def sample(self, d, rng, shape: tuple):
         raise NotImplementedError
 
+    def rng(self, seed=None):
+        """A random stream: ``rng.next(site)`` gives that site's key (or None).
+        ``seed=None`` means no explicit seed."""
+        raise NotImplementedError
+
     def batch_shape(self, d) -> tuple:
         return tuple(d.batch_shape)
 

@@ -161,8 +161,11 @@ NETS = {MLP: (_mlp, _flax_mlp, _mlp_to_flax)}
 class _JaxRNG:
     """Explicit keys: each site draws from ``fold_in(key, hash(name))``."""
 
-    def __init__(self, key):
-        self.key = jax.random.PRNGKey(key) if isinstance(key, (int, np.integer)) else key
+    def __init__(self, key=None):
+        # an int seeds a key; None (no explicit seed) means key 0, as JAX has no global state
+        if key is None or isinstance(key, (int, np.integer)):
+            key = jax.random.PRNGKey(0 if key is None else int(key))
+        self.key = key
 
     def next(self, name):
         return jax.random.fold_in(self.key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
@@ -203,7 +206,7 @@ class NumPyroBackend(Backend):
     def broadcast_to(self, x, shape):
         return jnp.broadcast_to(x, shape)
 
-    def rng(self, seed=0):
+    def rng(self, seed=None):
         return _JaxRNG(seed)
 
     # -- distributions ------------------------------------------------------------------

@@ -229,13 +229,12 @@ class Lowered:
 
     def encode(self, params, data) -> dict:
         """The guide's mean of every latent site, ``{site: (N,) + event}``."""
-        guide = self.run_guide(params, data, 1, self.backend.rng(0) if self.backend.name == "numpyro" else self.backend.rng(None))
+        guide = self.run_guide(params, data, 1, self.backend.rng(None))  # means only: any stream will do
         return {name: self.backend.mean(d) for name, d in guide.dists.items()}
 
     def decode(self, params, latents: dict, n: int) -> dict:
         """The mean of every observed site given ``latents`` (one row each)."""
-        handler = SampleHandler(self.backend, self.backend.rng(0) if self.backend.name == "numpyro"
-                                else self.backend.rng(None), latents)
+        handler = SampleHandler(self.backend, self.backend.rng(None), latents)  # means only
         ctx = self.context(params, latents, handler, n=n)
         run(self.steps, ctx)
         return {s.name: self.backend.mean(handler.dists[s.name]) for s in self.program.observed}
