@@ -157,7 +157,8 @@ def _demo(args) -> int:
 
 def _fit(args) -> int:
     """Trains MODEL on DATA and writes a run folder: config.json, checkpoint.ckpt
-    (every epoch, atomic; --resume continues it), fit.npz, history.json, loss.png."""
+    (every epoch, atomic; --resume continues it), fit.npz, history.json,
+    loss.png and samples.png (or .npy)."""
     from . import plots
 
     factory = resolve_factory(args.model)
@@ -179,8 +180,9 @@ def _fit(args) -> int:
     with open(os.path.join(args.out, "history.json"), "w") as f:
         json.dump(fit.history, f)
     plots.loss_curve(fit.history, os.path.join(args.out, "loss.png"), title=f"{model.name}, {args.objective or 'default'}")
+    samples = os.path.basename(write_samples(fit, 64, os.path.join(args.out, "samples.png"), args.seed))
     print(f"final loss {fit.history['epoch_loss'][-1]:.4f}; wrote {args.out}/ (config.json, checkpoint.ckpt, "
-          f"fit.npz, history.json, loss.png)")
+          f"fit.npz, history.json, loss.png, {samples})")
     return 0
 
 
@@ -197,22 +199,29 @@ def _load_run(run: str):
     return config, load(os.path.join(run, "fit.npz"), model=resolve_factory(config["model"]))
 
 
-def _sample(args) -> int:
+def write_samples(fit, n: int, path: str, seed: int = 0) -> str:
+    """Samples of the first observed site: ``.npy``, a 2-D scatter, or an image grid."""
     import numpy as np
 
     from . import plots
 
-    config, fit = _load_run(args.run)
-    samples = fit.sample(args.n, seed=args.seed)
     observed = [s.name for s in fit.model.ir.observed]
-    x = samples[observed[0]].reshape(args.n, -1)
-    if args.output.endswith(".npy"):
-        np.save(args.output, x)
+    x = fit.sample(n, seed=seed)[observed[0]].reshape(n, -1)
+    if path.endswith(".npy"):
+        np.save(path, x)
     elif x.shape[1] == 2:
-        plots.scatter_2d({"samples": x}, args.output, title=f"{fit.model.name} samples")
-    else:
-        plots.sample_grid(x, args.output, title=f"{fit.model.name} samples")
-    print(args.output)
+        plots.scatter_2d({"samples": x}, path, title=f"{fit.model.name} samples")
+    elif int(round(np.sqrt(x.shape[1]))) ** 2 == x.shape[1]:
+        plots.sample_grid(x, path, title=f"{fit.model.name} samples")
+    else:  # neither points nor square images: keep the numbers
+        path = os.path.splitext(path)[0] + ".npy"
+        np.save(path, x)
+    return path
+
+
+def _sample(args) -> int:
+    _, fit = _load_run(args.run)
+    print(write_samples(fit, args.n, args.output, args.seed))
     return 0
 
 

@@ -75,7 +75,7 @@ def test_fit_sample_eval_round_trip_on_a_zoo_model(tmp_path, capsys):
     run = tmp_path / "gmm_run"
     assert cli.main(["fit", "gmm", "--data", "blobs", "--set", "k=3", "--epochs", "3", "--lr", "0.05",
                      "--out", str(run)]) == 0
-    for name in ("config.json", "checkpoint.ckpt", "fit.npz", "history.json", "loss.png"):
+    for name in ("config.json", "checkpoint.ckpt", "fit.npz", "history.json", "loss.png", "samples.png"):
         assert (run / name).exists(), name
     assert cli.main(["sample", str(run), "-n", "50", "-o", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
@@ -110,6 +110,7 @@ def test_fit_user_model_file(tmp_path):
     run = tmp_path / "coin_run"
     assert cli.main(["fit", f"{path}:coin", "--data", str(tmp_path / "coin.npy"), "--epochs", "30",
                      "--lr", "0.1", "--batch-size", "200", "--out", str(run)]) == 0
+    assert (run / "samples.npy").exists()  # one value per row: kept as numbers
     assert cli.main(["eval", str(run)]) == 0
     result = json.loads((run / "eval.json").read_text())
     p = x.mean()
