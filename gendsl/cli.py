@@ -211,7 +211,7 @@ def write_samples(fit, n: int, path: str, seed: int = 0) -> str:
         np.save(path, x)
     elif x.shape[1] == 2:
         plots.scatter_2d({"samples": x}, path, title=f"{fit.model.name} samples")
-    elif int(round(np.sqrt(x.shape[1]))) ** 2 == x.shape[1]:
+    elif x.shape[1] >= 16 and int(round(np.sqrt(x.shape[1]))) ** 2 == x.shape[1]:
         plots.sample_grid(x, path, title=f"{fit.model.name} samples")
     else:  # neither points nor square images: keep the numbers
         path = os.path.splitext(path)[0] + ".npy"
