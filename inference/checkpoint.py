@@ -20,7 +20,7 @@ import numpy as np
 
 from gendsl.errors import GendslError
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CheckpointError", "atomic_savez", "save_checkpoint", "load_checkpoint"]
 
 FORMAT = "gendsl-checkpoint/1"
 
@@ -40,16 +40,16 @@ def _digest(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path, header: dict, arrays: dict) -> str:
-    """Writes ``arrays`` and ``header`` to ``path`` atomically (write, fsync, rename)."""
+def atomic_savez(path, **arrays) -> str:
+    """``numpy.savez`` to ``path`` atomically: a temporary file in the same
+    folder, flushed to disk, then renamed over ``path``."""
     path = os.fspath(path)
-    header = {**header, "format": FORMAT, "sha256": _digest(arrays)}
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ckpt-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".gendsl-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, __header__=np.array(json.dumps(header)), **arrays)
+            np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -58,6 +58,12 @@ def save_checkpoint(path, header: dict, arrays: dict) -> str:
             os.remove(tmp)
         raise
     return path
+
+
+def save_checkpoint(path, header: dict, arrays: dict) -> str:
+    """Writes ``arrays`` and ``header`` to ``path`` atomically, with a checksum."""
+    header = {**header, "format": FORMAT, "sha256": _digest(arrays)}
+    return atomic_savez(path, __header__=np.array(json.dumps(header)), **arrays)
 
 
 def load_checkpoint(path, expect: dict | None = None) -> tuple[dict, dict]:

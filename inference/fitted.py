@@ -8,12 +8,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import tempfile
 
 import numpy as np
 from scipy.special import logsumexp, softmax
 
 from gendsl.errors import GendslError, SiteError
+
+from .checkpoint import atomic_savez
 
 __all__ = ["Fitted", "load"]
 
@@ -268,16 +269,7 @@ class Fitted:
             "history": self.history,
         }
         arrays = {f"param:{k}": v for k, v in self.params.items()}
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __meta__=np.array(json.dumps(meta, default=_plain)), **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_savez(path, __meta__=np.array(json.dumps(meta, default=_plain)), **arrays)
         return path
 
 
