@@ -73,9 +73,18 @@ class Backend:
         """``KL(q || p)`` in closed form, or ``None`` when the library has no rule."""
         raise NotImplementedError
 
-    def mean(self, d):
-        """The distribution's mean; for a Categorical, the expected level."""
-        raise NotImplementedError
+    def mean(self, d, family: str):
+        """The distribution's mean; for a ``Categorical`` (no numeric mean in
+        either library), the expected level ``sum_l l * p_l``."""
+        if family != "Categorical":
+            return d.mean
+        base = d
+        while hasattr(base, "base_dist"):  # Independent / Expanded / Masked wrappers
+            base = base.base_dist
+        probs = base.probs
+        levels = self.ops["cumsum"](self.ops["ones_like"](probs), axis=-1) - 1.0  # 0, 1, ..., L-1
+        return self.broadcast_to(self.ops["sum"](probs * levels, axis=-1),
+                                 tuple(d.batch_shape) + tuple(d.event_shape))
 
     # -- parameters --------------------------------------------------------------
     def constrain(self, constraint: str, u):

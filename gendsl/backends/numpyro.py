@@ -221,15 +221,6 @@ class NumPyroBackend(Backend):
         except NotImplementedError:
             return None
 
-    def mean(self, d):
-        base = d
-        while hasattr(base, "base_dist"):
-            base = base.base_dist
-        if isinstance(base, (ndist.CategoricalProbs, ndist.CategoricalLogits)):
-            levels = jnp.arange(base.probs.shape[-1], dtype=base.probs.dtype)
-            return jnp.broadcast_to((base.probs * levels).sum(-1), d.batch_shape + d.event_shape)
-        return d.mean
-
     # -- parameters ------------------------------------------------------------------------
     def constrain(self, constraint, u):
         if constraint in ("lower_cholesky", "positive_definite") and u.dtype != jnp.result_type(float):

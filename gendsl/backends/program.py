@@ -148,7 +148,7 @@ class Lowered:
         h = self.score(params, data, missing=missing)
         rank = self.max_plate_nesting + len(h.enum_dims)
         n_event = len(node.event_shape)
-        mean = h.dists[site].mean
+        mean = self.backend.mean(h.dists[site], node.dist.family)
         mean = ops["reshape"](mean, (1,) * (rank + n_event - mean.ndim) + tuple(mean.shape))
         keep = tuple(v for v in h.enum_dims if self.row in self.program[v].plates)
         if keep:
@@ -230,14 +230,15 @@ class Lowered:
     def encode(self, params, data) -> dict:
         """The guide's mean of every latent site, ``{site: (N,) + event}``."""
         guide = self.run_guide(params, data, 1, self.backend.rng(None))  # means only: any stream will do
-        return {name: self.backend.mean(d) for name, d in guide.dists.items()}
+        guide_ir = self.model.guide_ir
+        return {name: self.backend.mean(d, guide_ir[name].dist.family) for name, d in guide.dists.items()}
 
     def decode(self, params, latents: dict, n: int) -> dict:
         """The mean of every observed site given ``latents`` (one row each)."""
         handler = SampleHandler(self.backend, self.backend.rng(None), latents)  # means only
         ctx = self.context(params, latents, handler, n=n)
         run(self.steps, ctx)
-        return {s.name: self.backend.mean(handler.dists[s.name]) for s in self.program.observed}
+        return {s.name: self.backend.mean(handler.dists[s.name], s.dist.family) for s in self.program.observed}
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, params, n: int, rng, data=None, dtype=None) -> dict:

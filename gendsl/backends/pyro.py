@@ -224,15 +224,6 @@ class PyroBackend(Backend):
         except NotImplementedError:
             return None
 
-    def mean(self, d):
-        base = d
-        while hasattr(base, "base_dist"):
-            base = base.base_dist
-        if isinstance(base, torch.distributions.Categorical):
-            levels = torch.arange(base.probs.shape[-1], dtype=base.probs.dtype, device=base.probs.device)
-            return torch.broadcast_to((base.probs * levels).sum(-1), d.batch_shape + d.event_shape)
-        return d.mean
-
     # -- parameters ------------------------------------------------------------------------
     # transform_to, as pyro.param stores constrained parameters
     def constrain(self, constraint, u):

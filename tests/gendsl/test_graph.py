@@ -13,7 +13,7 @@ from gendsl.graph import DEFAULT_STYLE, GUIDE_PREFIX, NODE_STYLES, graph_spec, t
 from gendsl.render import to_json
 
 
-from .example_models import vae  # noqa: E402  (DESIGN §1's VAE)
+from .example_models import nested, vae  # noqa: E402  (shared test models)
 
 
 @gd.model
@@ -25,13 +25,6 @@ def naive_bayes(n_classes=3, n_features=5):
         gd.observe("x", dist.Bernoulli(probs=theta[y]).to_event(1))
 
 
-@gd.model
-def nested(n_feat=5):
-    with gd.plate("data"):
-        mu = gd.sample("mu", dist.Normal(0.0, 1.0))
-        with gd.plate("feat", n_feat):
-            gd.observe("y", dist.Normal(mu, 1.0))
-        gd.deterministic("mu2", mu * 2)
 
 
 def _nodes(part):

@@ -9,20 +9,13 @@ from __future__ import annotations
 import pytest
 
 import gendsl as gd
-from gendsl import dist, render
+from gendsl import render
 from gendsl.render import GraphvizNotFoundError, mimebundle, to_dot, to_mermaid
 
 
-from .example_models import vae  # noqa: E402  (DESIGN §1's VAE)
+from .example_models import nested, vae  # noqa: E402  (shared test models)
 
 
-@gd.model
-def nested(n_feat=5):
-    with gd.plate("data"):
-        mu = gd.sample("mu", dist.Normal(0.0, 1.0))
-        with gd.plate("feat", n_feat):
-            gd.observe("y", dist.Normal(mu, 1.0))
-        gd.deterministic("mu2", mu * 2)
 
 
 @pytest.fixture

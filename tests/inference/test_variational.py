@@ -7,7 +7,7 @@ from scipy.stats import multivariate_normal
 import gendsl as gd
 import gendsl.models as zoo
 from gendsl import data
-from gendsl.inference import ELBO, IWAE, Fitted
+from gendsl.inference import ELBO, Fitted
 
 
 def _fa_data(n=2000, seed=0):
