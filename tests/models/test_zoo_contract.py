@@ -4,7 +4,6 @@ parameter reached by the gradient, on both backends."""
 import jax
 import numpy as np
 import pytest
-import torch
 
 import gendsl as gd
 import gendsl.models as zoo
@@ -72,7 +71,7 @@ def test_training_decreases_the_loss(backend):
     fit = model.fit(data, backend=backend, epochs=20, batch_size=50, lr=0.05, progress=False)
     h = fit.history["epoch_loss"]
     assert h[-1] < h[0] - 0.1
-    assert torch.is_tensor(torch.as_tensor(h))  # plain floats
+    assert all(type(v) is float for v in h)  # plain floats, read back once per epoch
 
 
 def test_loaded_fit_needs_the_factory_for_main_models(tmp_path):
