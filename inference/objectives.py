@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+
 from gendsl.dist import FAMILIES
 from gendsl.errors import ObjectiveError, unknown_name
 
@@ -34,7 +36,7 @@ def register(name: str):
 
 def get(objective, **options) -> "Objective":
     """An objective instance from a name (with ``options``) or an instance."""
-    import gendsl.inference  # noqa: F401  (registers the built-in objectives)
+    importlib.import_module("gendsl.inference")  # its import registers the built-in objectives
 
     if isinstance(objective, Objective):
         if options:
