@@ -20,7 +20,7 @@ from .errors import ModelError, ShapeError, SiteError
 from .shapes import format_shape
 from .trace import Value, _STACK, as_arg, current
 
-__all__ = ["NetSpec", "MLP", "ACTIVATIONS"]
+__all__ = ["NetSpec", "MLP", "AutoregressiveNet", "MADE", "FVSBN", "NADE", "ACTIVATIONS"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "elu", "leaky_relu", "gelu", "identity")
 
@@ -145,3 +145,260 @@ class MLP(NetSpec):
 
     def label(self) -> str:
         return f"MLP {'-'.join(map(str, self.sizes))}"
+
+
+# -- autoregressive networks ---------------------------------------------------------
+def _ordering(spec_name: str, x_dim: int, ordering, rng: np.random.Generator) -> np.ndarray:
+    """``ordering`` -> a permutation of ``range(x_dim)`` (position -> dimension)."""
+    if isinstance(ordering, str):
+        if ordering == "natural":
+            return np.arange(x_dim)
+        if ordering == "random":
+            return rng.permutation(x_dim)
+        raise ModelError(f"network {spec_name!r}: ordering must be 'natural', 'random' or a permutation "
+                         f"of range({x_dim}), got {ordering!r}")
+    order = np.asarray(ordering)
+    if order.shape != (x_dim,) or sorted(order.tolist()) != list(range(x_dim)):
+        raise ModelError(f"network {spec_name!r}: the ordering must be a permutation of range({x_dim}), "
+                         f"got {tuple(order.tolist())}")
+    return order.astype(np.int64)
+
+
+def _check_common(name, x_dim, params_per_dim):
+    if int(x_dim) < 1 or int(params_per_dim) < 1:
+        raise ModelError(f"network {name!r}: x_dim and params_per_dim must be >= 1, got {x_dim}, {params_per_dim}")
+
+
+@dataclass(frozen=True)
+class AutoregressiveNet(NetSpec):
+    """Base of the networks that drive an autoregressive chain
+    (:func:`gendsl.dist.Autoregressive`).
+
+    For inputs ``x`` of shape ``(..., x_dim)`` the network outputs the
+    parameters of every conditional at once, shape ``(..., x_dim,
+    params_per_dim)``, and output ``d`` depends only on the inputs that come
+    before ``d`` in the ordering: one pass scores every ``p(x_d | x_<d)``.
+
+    Attributes:
+        x_dim: the chain's length.
+        params_per_dim: numbers per conditional (1 for Bernoulli logits, K for
+            K-level categorical logits, 3C for a C-component Gaussian mixture).
+        orderings: ``(num_masks, x_dim)`` array, position -> dimension, one
+            row per ordering/mask.
+    """
+
+    x_dim: int = 0
+    params_per_dim: int = 1
+
+    @property
+    def num_masks(self) -> int:
+        return 1
+
+    @property
+    def orderings(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def out_shape(self, in_shape: tuple) -> tuple:
+        if not in_shape or in_shape[-1] != self.x_dim:
+            raise ShapeError(
+                f"network {self.name!r} expects inputs with last axis x_dim={self.x_dim}, "
+                f"got shape {format_shape(in_shape)}"
+            )
+        return in_shape[:-1] + (self.x_dim, self.params_per_dim)
+
+    def ordering_text(self) -> str:
+        order = self.orderings
+        if self.num_masks > 1:
+            distinct = len({tuple(o) for o in order.tolist()})
+            return f"{self.num_masks} masks, {distinct} ordering{'s' if distinct > 1 else ''}"
+        if np.array_equal(order[0], np.arange(self.x_dim)):
+            return "natural order"
+        return "order " + ", ".join(map(str, order[0][:4].tolist())) + (", ..." if self.x_dim > 4 else "")
+
+
+@dataclass(frozen=True)
+class MADE(AutoregressiveNet):
+    """Masked autoencoder for distribution estimation (Germain et al., 2015).
+
+    An MLP whose weight matrices are multiplied by binary masks so that output
+    ``d`` sees only the inputs before ``d`` in the ordering. With
+    ``num_masks > 1`` each mask has its own hidden connectivity (and, with
+    ``ordering="random"``, its own ordering); the chain then averages the
+    masks' probabilities at test time and trains on one random mask per step.
+
+    Args:
+        name: weights ``"<name>.<i>.weight"`` ``(out, in)`` and ``"<name>.<i>.bias"``;
+            the last layer has ``x_dim * params_per_dim`` outputs.
+        x_dim: inputs (and conditionals).
+        hidden: hidden widths; ``()`` gives a masked linear map (FVSBN).
+        params_per_dim: outputs per conditional.
+        num_masks: masks (orderings / connectivities) in the ensemble.
+        ordering: ``"natural"``, ``"random"`` (one per mask), or a permutation.
+        activation: between layers, one of :data:`ACTIVATIONS`.
+        seed: draws the random orderings and the hidden units' degrees.
+
+    Example:
+        >>> net = MADE("made", x_dim=3, hidden=[4])
+        >>> net.out_shape((10, 3)), [m.shape for m in net.masks()]
+        ((10, 3, 1), [(1, 4, 3), (1, 3, 4)])
+    """
+
+    hidden: tuple = ()
+    mask_count: int = 1
+    ordering: object = "natural"
+    activation: str = "relu"
+    seed: int = 0
+
+    def __init__(self, name, x_dim, hidden=(500,), params_per_dim=1, num_masks=1, ordering="natural",
+                 activation="relu", seed=0):
+        _check_common(name, x_dim, params_per_dim)
+        hidden = tuple(int(h) for h in hidden)
+        if hidden and min(hidden) < 1:
+            raise ModelError(f"nn.MADE {name!r}: hidden widths must be >= 1, got {hidden}")
+        if int(num_masks) < 1:
+            raise ModelError(f"nn.MADE {name!r}: num_masks must be >= 1, got {num_masks}")
+        if activation not in ACTIVATIONS:
+            raise ModelError(f"nn.MADE {name!r}: unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+        if not isinstance(ordering, str):
+            ordering = tuple(int(i) for i in ordering)
+        for key, value in (("name", name), ("x_dim", int(x_dim)), ("params_per_dim", int(params_per_dim)),
+                           ("hidden", hidden), ("mask_count", int(num_masks)), ("ordering", ordering),
+                           ("activation", activation), ("seed", int(seed))):
+            object.__setattr__(self, key, value)
+        _ordering(name, self.x_dim, ordering, np.random.default_rng(0))  # validates
+        self.__post_init__()
+
+    @property
+    def num_masks(self) -> int:
+        return self.mask_count
+
+    @property
+    def orderings(self) -> np.ndarray:
+        return self._structure()[0]
+
+    def masks(self) -> list:
+        """One ``(num_masks, out, in)`` 0/1 array per layer."""
+        return self._structure()[1]
+
+    def _structure(self):
+        cache = _MASK_CACHE.get(self)
+        if cache is None:
+            cache = _MASK_CACHE[self] = _made_masks(self)
+        return cache
+
+    def param_shapes(self) -> dict:
+        sizes = (self.x_dim, *self.hidden, self.x_dim * self.params_per_dim)
+        shapes = {}
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            shapes[f"{i}.weight"] = (b, a)
+            shapes[f"{i}.bias"] = (b,)
+        return shapes
+
+    def label(self) -> str:
+        sizes = "-".join(map(str, (self.x_dim, *self.hidden, self.x_dim * self.params_per_dim)))
+        return f"MADE {sizes}" + (f" x{self.num_masks} masks" if self.num_masks > 1 else "")
+
+
+_MASK_CACHE: dict = {}
+
+
+def _made_masks(spec: MADE):
+    """Orderings and layer masks of a MADE (Germain et al., section 4)."""
+    rng = np.random.default_rng([spec.seed, spec.x_dim, len(spec.hidden)])
+    d, p = spec.x_dim, spec.params_per_dim
+    orders, layers = [], [[] for _ in range(len(spec.hidden) + 1)]
+    for m in range(spec.num_masks):
+        order = _ordering(spec.name, d, spec.ordering, rng) if (m == 0 or spec.ordering == "random") else orders[0]
+        orders.append(order)
+        degree_in = np.empty(d, dtype=np.int64)
+        degree_in[order] = np.arange(1, d + 1)   # position of each input, 1-based
+        prev = degree_in
+        for i, width in enumerate(spec.hidden):
+            low = min(int(prev.min()), d - 1)
+            # hidden degrees in [low, d-1]: a unit of degree k sees inputs at positions <= k
+            deg = rng.integers(low, d, size=width) if d > 1 else np.zeros(width, dtype=np.int64)
+            layers[i].append((deg[:, None] >= prev[None, :]).astype(np.float64))
+            prev = deg
+        out_deg = np.repeat(degree_in, p)          # output (dim, param) at index dim * p + param
+        layers[-1].append((out_deg[:, None] > prev[None, :]).astype(np.float64))
+    return np.stack(orders), [np.stack(masks) for masks in layers]
+
+
+@dataclass(frozen=True)
+class FVSBN(MADE):
+    """Fully visible sigmoid belief network (Frey, 1998; Gan et al., 2015): one
+    logistic regression per dimension on the dimensions before it, i.e. a MADE
+    with no hidden layer. For Bernoulli chains it has ``d (d + 1) / 2`` free
+    parameters (a strictly triangular weight matrix in the ordering, plus biases).
+
+    Example:
+        >>> FVSBN("fvsbn", x_dim=4).masks()[0][0].sum()   # 4 * 3 / 2 free weights
+        6.0
+    """
+
+    def __init__(self, name, x_dim, params_per_dim=1, ordering="natural", seed=0):
+        super().__init__(name, x_dim, hidden=(), params_per_dim=params_per_dim, ordering=ordering, seed=seed)
+
+    def init(self, seed: int) -> dict:
+        # a logistic regression starts at zero: every conditional at 1/2 (or uniform)
+        return {f"{self.name}.{k}": np.zeros(s) for k, s in self.param_shapes().items()}
+
+    def label(self) -> str:
+        return f"FVSBN {self.x_dim}" + (f"x{self.params_per_dim}" if self.params_per_dim > 1 else "")
+
+
+@dataclass(frozen=True)
+class NADE(AutoregressiveNet):
+    """Neural autoregressive distribution estimator (Larochelle & Murray, 2011).
+
+    Hidden state ``h_d = act(c + W[:, x_<d] x_<d)`` shares the input weights
+    across conditionals, so all ``x_dim`` hidden states come from one running
+    sum (``O(x_dim * hidden)``), and ``out_d = b_d + V_d h_d``.
+
+    Args:
+        name: weights ``"<name>.in.weight"`` ``(hidden, x_dim)``,
+            ``"<name>.in.bias"``, ``"<name>.out.weight"``
+            ``(x_dim * params_per_dim, hidden)``, ``"<name>.out.bias"``.
+        x_dim: inputs (and conditionals).
+        hidden: hidden units.
+        params_per_dim: outputs per conditional.
+        ordering: ``"natural"``, ``"random"`` or a permutation.
+        activation: of the hidden units (sigmoid in the paper).
+        seed: draws a random ordering.
+
+    Example:
+        >>> NADE("nade", x_dim=5, hidden=8).param_shapes()["out.weight"]
+        (5, 8)
+    """
+
+    hidden: int = 500
+    ordering: object = "natural"
+    activation: str = "sigmoid"
+    seed: int = 0
+
+    def __init__(self, name, x_dim, hidden=500, params_per_dim=1, ordering="natural", activation="sigmoid", seed=0):
+        _check_common(name, x_dim, params_per_dim)
+        if int(hidden) < 1:
+            raise ModelError(f"nn.NADE {name!r}: hidden must be >= 1, got {hidden}")
+        if activation not in ACTIVATIONS:
+            raise ModelError(f"nn.NADE {name!r}: unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+        if not isinstance(ordering, str):
+            ordering = tuple(int(i) for i in ordering)
+        for key, value in (("name", name), ("x_dim", int(x_dim)), ("params_per_dim", int(params_per_dim)),
+                           ("hidden", int(hidden)), ("ordering", ordering), ("activation", activation),
+                           ("seed", int(seed))):
+            object.__setattr__(self, key, value)
+        _ordering(name, self.x_dim, ordering, np.random.default_rng(0))
+        self.__post_init__()
+
+    @property
+    def orderings(self) -> np.ndarray:
+        order = _ordering(self.name, self.x_dim, self.ordering, np.random.default_rng([self.seed, self.x_dim]))
+        return order[None, :]
+
+    def param_shapes(self) -> dict:
+        d, h, p = self.x_dim, self.hidden, self.params_per_dim
+        return {"in.weight": (h, d), "in.bias": (h,), "out.weight": (d * p, h), "out.bias": (d * p,)}
+
+    def label(self) -> str:
+        return f"NADE {self.x_dim}-{self.hidden}"

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import ir
 from .constraints import check_constraint, check_init, resolve_init
-from .dist import FAMILIES, Distribution
+from .dist import Distribution, value_dtype
 from .errors import ModelError, ShapeError
 from .shapes import Dim, broadcast_shapes, format_shape
 from .trace import Value, arg_shape, as_arg, current
@@ -84,10 +84,7 @@ def _add_site(name, fn, observed, obs, infer, what) -> Value:
         )
     batch = _site_shape(name, fn, tracer)
     shape = batch + tuple(fn.event_shape)
-    family = FAMILIES.get(fn.family)
-    dtype = family.dtype if family else "real"
-    if fn.family == "MixtureSameFamily":
-        dtype = "real"
+    dtype = value_dtype(fn.spec)
     obs_arg = None
     if obs is not None:
         obs_arg = as_arg(obs)

@@ -28,6 +28,6 @@ class MLE(Objective):
     exact_latents_only = True
 
     def loss(self, lowered, params, batch, missing, n_total, rng):
-        rows, glob = lowered.log_prob_rows(params, batch, missing=missing)
+        rows, glob = lowered.log_prob_rows(params, batch, missing=missing, training=rng)
         ops = lowered.backend.ops
         return -(ops["mean"](rows) + glob / n_total)

@@ -5,11 +5,13 @@ hyper-parameter ``x_dim``, its docstring cites its paper and names its
 default objective (``factory.default_objective``).
 """
 
+from .autoregressive import fvsbn, made, nade, rnade
 from .latent import factor_analysis, gmvae, vae
 from .mixtures import bernoulli_mixture, gmm
 from .naive_bayes import naive_bayes
 
-__all__ = ["naive_bayes", "gmm", "bernoulli_mixture", "vae", "gmvae", "factor_analysis", "ZOO"]
+__all__ = ["naive_bayes", "gmm", "bernoulli_mixture", "fvsbn", "nade", "made", "rnade",
+           "vae", "gmvae", "factor_analysis", "ZOO"]
 
 # name -> factory, in the order of DESIGN §2
 ZOO = {name: globals()[name] for name in __all__ if name != "ZOO"}

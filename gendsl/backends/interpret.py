@@ -33,6 +33,9 @@ class Context:
         dtype: backend float dtype for constants.
         nets: network name -> callable, built once per run.
         enumerable: latent sites that scoring may enumerate.
+        training: ``False``, or the random stream of a training step (a chain
+            with several masks then scores one random mask; see
+            ``dist.Autoregressive``).
     """
 
     env: dict
@@ -42,6 +45,7 @@ class Context:
     dtype: Any = None
     nets: dict = field(default_factory=dict)
     enumerable: frozenset = frozenset()
+    training: Any = False
 
 
 def lower_arg(arg, backend) -> Callable[[Context], Any]:
@@ -95,8 +99,13 @@ def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False) -> Calla
         else:
             wrappers.append((kind, lambda ctx, n=arg: n))
 
+    chain = spec.family == "Autoregressive"
+
     def build(ctx: Context):
-        d = family(**{k: g(ctx) for k, g in getters.items()})
+        kwargs = {k: g(ctx) for k, g in getters.items()}
+        if chain:  # the chain samples in the run's dtype and knows whether it is training
+            kwargs.update(training=ctx.training, like=ctx.dtype)
+        d = family(**kwargs)
         for kind, get in wrappers:
             d = backend.wrap(d, kind, get(ctx))
         return d

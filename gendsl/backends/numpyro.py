@@ -24,7 +24,8 @@ from numpyro.distributions import constraints as ncons
 from numpyro.distributions.transforms import biject_to
 
 from ..dist import FAMILIES
-from ..nn import MLP
+from ..nn import FVSBN, MADE, MLP, NADE
+from . import autoregressive
 from .base import Backend
 from .interpret import Context, run
 
@@ -72,6 +73,10 @@ OPS = {
     "zeros_like": jnp.zeros_like, "ones_like": jnp.ones_like,
     "tril": lambda x, k=0: jnp.tril(x, k), "triu": lambda x, k=0: jnp.triu(x, k),
     "diagonal": lambda x, offset=0, axis1=-2, axis2=-1: jnp.diagonal(x, offset, axis1, axis2),
+    # backend-internal (not gendsl.ops): used by the autoregressive chains
+    "linear": lambda x, w, b: x @ w.T + b,
+    "take0": lambda a, i: a[i] if isinstance(i, (int, np.integer)) else jnp.take(jnp.asarray(a), i, axis=0),
+    "argmax": lambda x, axis=-1: jnp.argmax(x, axis=axis),
 }
 
 _CONSTRAINTS = {
@@ -154,8 +159,109 @@ def _mlp(spec: MLP, params: dict, prefix: str):
     return forward
 
 
+class FlaxMasked(linen.Module):
+    """An autoregressive network spec (``nn.MADE``, ``nn.FVSBN``, ``nn.NADE``)
+    as a Flax module, ``__call__(x, mask=None)``; its params are gendsl's
+    weights with ``.`` written ``_`` (``"0_weight"``, ``"in_weight"``)."""
+
+    spec: object
+
+    @linen.compact
+    def __call__(self, x, mask=None):
+        params = {k: self.param(k.replace(".", "_"), linen.initializers.zeros_init(), shape)
+                  for k, shape in self.spec.param_shapes().items()}
+        return autoregressive.forward_for(self.spec)(BACKEND, self.spec, params, "")(x, mask)
+
+
+def _masked(spec, params, prefix):
+    return autoregressive.forward_for(spec)(BACKEND, spec, params, prefix)
+
+
+def _masked_to_flax(spec, weights: dict, prefix: str) -> dict:
+    return {"params": {k.replace(".", "_"): jnp.asarray(weights[prefix + k]) for k in spec.param_shapes()}}
+
+
 # network spec type -> (functional forward, Flax module factory, weights -> Flax params)
-NETS = {MLP: (_mlp, _flax_mlp, _mlp_to_flax)}
+NETS = {MLP: (_mlp, _flax_mlp, _mlp_to_flax),
+        **{cls: (_masked, FlaxMasked, _masked_to_flax) for cls in (MADE, FVSBN, NADE)}}
+
+
+_SUPPORT = {"Bernoulli": lambda spec: ncons.boolean,
+            "Categorical": lambda spec: ncons.integer_interval(0, spec.params_per_dim - 1),
+            "NormalMixture": lambda spec: ncons.real}
+
+
+class JaxAutoregressive(ndist.Distribution):
+    """``dist.Autoregressive`` for NumPyro: one masked pass scores the whole
+    chain; sampling runs it position by position inside ``lax.fori_loop``.
+
+    Args:
+        net: ``forward(x, mask)`` (a functional network or a bound Flax module).
+        spec: the network's spec (orderings, masks, sizes).
+        family: ``"Bernoulli"``, ``"Categorical"`` or ``"NormalMixture"``.
+        mask: a mask index, or ``None`` for the mixture over all masks.
+        training: ``False``, or the step's random stream (one random mask per step).
+        like: float dtype of samples.
+    """
+
+    arg_constraints = {}
+
+    def __init__(self, net, spec, family, mask=None, training=False, like=None, batch_shape=(),
+                 validate_args=None):
+        self.net, self.spec, self.family, self.mask, self.training = net, spec, family, mask, training
+        self.like = like or jnp.result_type(float)
+        super().__init__(tuple(batch_shape), (spec.x_dim,), validate_args=validate_args)
+
+    @property
+    def support(self):
+        return ncons.independent(_SUPPORT[self.family](self.spec), 1)
+
+    def expand(self, batch_shape):
+        return JaxAutoregressive(self.net, self.spec, self.family, self.mask, self.training, self.like,
+                                 batch_shape, self._validate_args)
+
+    def log_prob(self, value):
+        mask = self.mask
+        if mask is None and self.training is not False and self.spec.num_masks > 1:
+            mask = jax.random.randint(self.training.next(f"{self.spec.name}$mask"), (), 0, self.spec.num_masks)
+        value = value.astype(self.like) if not jnp.issubdtype(value.dtype, jnp.floating) else value
+        lp = autoregressive.chain_log_prob(BACKEND, self.net, self.spec, self.family, value, mask)
+        return jnp.broadcast_to(lp, jnp.broadcast_shapes(lp.shape, self.batch_shape))
+
+    def sample(self, key, sample_shape=()):
+        shape = tuple(sample_shape) + tuple(self.batch_shape)
+        d, m_count = self.spec.x_dim, self.spec.num_masks
+        pos = autoregressive.positions(self.spec)
+        family, spec, net = self.family, self.spec, self.net
+
+        def forward(x, m):
+            return net(autoregressive.net_input(BACKEND, family, x, spec), m)
+
+        if self.mask is not None or m_count == 1:
+            m = 0 if self.mask is None else self.mask
+            pos_rows = jnp.take(jnp.asarray(pos), m, axis=0) if not isinstance(m, int) else pos[m]
+            step_net = lambda x: forward(x, m)  # noqa: E731
+        else:  # the mixture over masks: each row draws its mask
+            key, k_mask = jax.random.split(key)
+            which = jax.random.randint(k_mask, shape, 0, m_count)
+            pos_rows = jnp.asarray(pos)[which]
+            flat = jax.vmap(lambda xr, mr: forward(xr, mr))
+
+            def step_net(x):
+                out = flat(x.reshape((-1, d)), which.reshape(-1))
+                return out.reshape(shape + out.shape[1:])
+
+        def body(i, carry):
+            x, k = carry
+            k, ku, kn = jax.random.split(k, 3)
+            cand = autoregressive.draw(
+                BACKEND, family, step_net(x),
+                lambda s: jax.random.uniform(ku, s, self.like, minval=1e-12),
+                lambda s: jax.random.normal(kn, s, self.like))
+            return jnp.where(pos_rows == i, cand, x), k
+
+        x, _ = jax.lax.fori_loop(0, d, body, (jnp.zeros(shape + (d,), self.like), key))
+        return x.astype(jnp.int32) if family == "Categorical" else x
 
 
 class _JaxRNG:
@@ -176,10 +282,12 @@ class NumPyroBackend(Backend):
 
     name = "numpyro"
     ops = OPS
+    activations = _ACTIVATIONS
 
     def __init__(self):
         self.dists = {name: getattr(ndist, name) for name in FAMILIES if hasattr(ndist, name)}
         self.dists["OneHotCategorical"] = OneHotCategorical
+        self.dists["Autoregressive"] = JaxAutoregressive
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):
@@ -196,6 +304,10 @@ class NumPyroBackend(Backend):
         # reused by the next trace confuses XLA's constant hoisting.
         np_dtype = {"real": np.dtype(like or jnp.result_type(float)), "int": np.int32, "bool": np.bool_}[dtype]
         return np.asarray(x, dtype=np_dtype)
+
+    def like(self, x):
+        """The dtype spec of array ``x``."""
+        return x.dtype
 
     def to_float(self, x, like):
         return x.astype(like or jnp.result_type(float))
@@ -300,7 +412,7 @@ class _NumPyroHandler:
         module = self.backend.module(spec)
         init = self.backend.flax_params(spec, self.init, node.name + ".")
         variables = numpyro.param(f"{node.name}$params", init["params"])
-        return lambda x: module.apply({"params": variables}, x)
+        return lambda *args: module.apply({"params": variables}, *args)
 
     def sample(self, node, fn, ctx, obs=None):
         infer = dict(node.infer)

@@ -90,7 +90,7 @@ class Lowered:
 
     # -- scoring ------------------------------------------------------------------------------
     def score(self, params: dict, data: dict, latents=None, missing=None, dtype=None,
-              particles: bool = False) -> ScoreHandler:
+              particles: bool = False, training=False) -> ScoreHandler:
         """Runs the model once, scoring ``data`` (and ``latents``).
 
         Args:
@@ -105,18 +105,19 @@ class Lowered:
         first_enum = -(self.max_plate_nesting + 1 + int(particles))
         handler = ScoreHandler(self.backend, data, latents, first_enum, elementwise)
         ctx = self.context(params, data, handler, dtype=dtype)
+        ctx.training = training
         run(self.steps, ctx)
         handler.sizes = ctx.sizes
         return handler
 
-    def log_prob_rows(self, params, data, missing=None, keep=(), dtype=None):
+    def log_prob_rows(self, params, data, missing=None, keep=(), dtype=None, training=False):
         """Exact per-row log-likelihood, discrete latents summed out.
 
         Returns:
             ``(rows, global_logp)``: rows of shape ``(N,)`` (or ``(N, K)`` with
             one kept site), and the log-prob of sites outside the row plate.
         """
-        h = self.score(params, data, missing=missing, dtype=dtype)
+        h = self.score(params, data, missing=missing, dtype=dtype, training=training)
         rank = self.max_plate_nesting + len(h.enum_dims)
         enum_vars = {v: (d, self.program[v].plates) for v, d in h.enum_dims.items()}
         rows, glob = eliminate(self.backend, h.factors, enum_vars, self.program.plates, h.sizes,

@@ -25,7 +25,8 @@ import pyro.distributions as pdist
 from pyro.distributions import constraints as pcons
 
 from ..dist import FAMILIES
-from ..nn import MLP
+from ..nn import FVSBN, MADE, MLP, NADE
+from . import autoregressive
 from .base import Backend
 from .interpret import Context, run
 
@@ -107,6 +108,10 @@ OPS = {
     "zeros_like": torch.zeros_like, "ones_like": torch.ones_like,
     "tril": lambda x, k=0: torch.tril(x, diagonal=k), "triu": lambda x, k=0: torch.triu(x, diagonal=k),
     "diagonal": lambda x, offset=0, axis1=-2, axis2=-1: torch.diagonal(x, offset, axis1, axis2),
+    # backend-internal (not gendsl.ops): used by the autoregressive chains
+    "linear": F.linear,
+    "take0": lambda a, i: a[i],
+    "argmax": lambda x, axis=-1: torch.argmax(x, dim=axis),
 }
 
 _CONSTRAINTS = {
@@ -155,8 +160,110 @@ def _mlp(spec: MLP, params: dict, prefix: str):
     return forward
 
 
+class TorchMasked(torch.nn.Module):
+    """An autoregressive network spec (``nn.MADE``, ``nn.FVSBN``, ``nn.NADE``)
+    as a ``torch.nn`` module; ``forward(x, mask=None)``. Its ``state_dict``
+    keys are gendsl's weight names (``"0.weight"``, ``"in.weight"``, ...);
+    the masks are constants, not state."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.spec = spec
+        groups: dict = {}
+        for key, shape in spec.param_shapes().items():
+            layer, leaf = key.split(".")
+            groups.setdefault(layer, {})[leaf] = shape
+        for layer, shapes in groups.items():
+            self.add_module(layer, _ParamPair(shapes))
+
+    def forward(self, x, mask=None):
+        params = dict(self.named_parameters())
+        return autoregressive.forward_for(self.spec)(BACKEND, self.spec, params, "")(x, mask)
+
+
+class _ParamPair(torch.nn.Module):
+    def __init__(self, shapes):
+        super().__init__()
+        for leaf, shape in shapes.items():
+            self.register_parameter(leaf, torch.nn.Parameter(torch.zeros(shape)))
+
+
+def _masked(spec, params, prefix):
+    return autoregressive.forward_for(spec)(BACKEND, spec, params, prefix)
+
+
 # network spec type -> (functional forward, torch.nn.Module class)
-NETS = {MLP: (_mlp, TorchMLP)}
+NETS = {MLP: (_mlp, TorchMLP), MADE: (_masked, TorchMasked), FVSBN: (_masked, TorchMasked),
+        NADE: (_masked, TorchMasked)}
+
+
+_SUPPORT = {"Bernoulli": lambda spec: pcons.boolean,
+            "Categorical": lambda spec: pcons.integer_interval(0, spec.params_per_dim - 1),
+            "NormalMixture": lambda spec: pcons.real}
+
+
+class TorchAutoregressive(pdist.TorchDistribution):
+    """``dist.Autoregressive`` for Pyro: one masked pass scores the whole
+    chain; sampling runs it position by position (no host synchronisation).
+
+    Args:
+        net: ``forward(x, mask)`` (a functional network or a ``TorchMasked``).
+        spec: the network's spec (orderings, masks, sizes).
+        family: ``"Bernoulli"``, ``"Categorical"`` or ``"NormalMixture"``.
+        mask: a mask index, or ``None`` for the mixture over all masks.
+        training: score with one random mask per call (with several masks).
+        like: ``(dtype, device)`` of samples.
+    """
+
+    arg_constraints = {}
+    has_rsample = False
+
+    def __init__(self, net, spec, family, mask=None, training=False, like=None, batch_shape=(),
+                 validate_args=None):
+        self.net, self.spec, self.family, self.mask, self.training = net, spec, family, mask, training
+        self.like = like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
+        super().__init__(torch.Size(batch_shape), torch.Size((spec.x_dim,)), validate_args=validate_args)
+
+    @property
+    def support(self):
+        return pcons.independent(_SUPPORT[self.family](self.spec), 1)
+
+    def expand(self, batch_shape, _instance=None):
+        return TorchAutoregressive(self.net, self.spec, self.family, self.mask, self.training, self.like,
+                                   batch_shape, self._validate_args)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        mask = self.mask
+        if mask is None and self.training and self.spec.num_masks > 1:
+            mask = int(torch.randint(self.spec.num_masks, (1,)))  # drawn on the host: no device sync
+        value = value.to(self.like[0]) if not value.is_floating_point() else value
+        lp = autoregressive.chain_log_prob(BACKEND, self.net, self.spec, self.family, value, mask)
+        return lp.expand(torch.broadcast_shapes(lp.shape, self.batch_shape))
+
+    @torch.no_grad()
+    def sample(self, sample_shape=torch.Size()):
+        dtype, device = self.like
+        shape = tuple(sample_shape) + tuple(self.batch_shape)
+        d, n = self.spec.x_dim, int(np.prod(shape, dtype=np.int64))
+        x = torch.zeros((n, d), dtype=dtype, device=device)
+        pos = torch.as_tensor(autoregressive.positions(self.spec), device=device)
+        if self.mask is not None or self.spec.num_masks == 1:
+            groups = [(slice(None), 0 if self.mask is None else self.mask)]
+        else:  # the mixture over masks: each row draws its mask
+            which = torch.randint(self.spec.num_masks, (n,), device=device)
+            groups = [(which == m, m) for m in range(self.spec.num_masks)]
+        uniform = lambda s: torch.rand(s, dtype=dtype, device=device)  # noqa: E731
+        normal = lambda s: torch.randn(s, dtype=dtype, device=device)  # noqa: E731
+        for rows, m in groups:
+            xs = x[rows]
+            for i in range(d):
+                out = self.net(autoregressive.net_input(BACKEND, self.family, xs, self.spec), m)
+                xs = torch.where(pos[m] == i, autoregressive.draw(BACKEND, self.family, out, uniform, normal), xs)
+            x[rows] = xs
+        x = x.reshape(shape + (d,))
+        return x.long() if self.family == "Categorical" else x
 
 
 class _TorchRNG:
@@ -181,6 +288,7 @@ class PyroBackend(Backend):
 
     name = "pyro"
     ops = OPS
+    activations = _ACTIVATIONS
 
     def __init__(self, validate: bool = False):
         self.validate = validate
@@ -188,6 +296,7 @@ class PyroBackend(Backend):
             name: functools.partial(getattr(pdist, name), validate_args=validate)
             for name in FAMILIES if hasattr(pdist, name)
         }
+        self.dists["Autoregressive"] = functools.partial(TorchAutoregressive, validate_args=validate)
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):
@@ -201,6 +310,10 @@ class PyroBackend(Backend):
         if not arr.flags.writeable:
             arr = arr.copy()
         return torch.as_tensor(arr, dtype=torch_dtype, device=device)
+
+    def like(self, x):
+        """The dtype spec of array ``x`` (``(dtype, device)``)."""
+        return (x.dtype, x.device)
 
     def to_float(self, x, like):
         return x.to(like[0] if isinstance(like, tuple) else (like or torch.get_default_dtype()))

@@ -23,10 +23,10 @@ import numpy as np
 from .. import ir
 from ..errors import ModelError, ShapeError, unknown_attribute
 from ..shapes import broadcast_shapes, format_shape
-from ..trace import arg_shape, as_arg
+from ..trace import _STACK, Value, arg_shape, as_arg, current
 from ._families import FAMILIES, Family, register_family
 
-__all__ = ["Distribution", "FAMILIES", "Family", "register_family", *sorted(FAMILIES)]
+__all__ = ["Distribution", "FAMILIES", "Family", "register_family", "value_dtype", *sorted(FAMILIES)]
 
 
 class Distribution:
@@ -177,6 +177,86 @@ def MixtureSameFamily(mixture_distribution: Distribution, component_distribution
     return Distribution(spec)
 
 
+# conditional family of a chain -> (numbers per dimension, dtype of values)
+CONDITIONALS = {
+    "Bernoulli": "logits",
+    "Categorical": "logits of the K levels",
+    "NormalMixture": "mixture logits, means and log-scales of C components (3C numbers)",
+}
+
+
+def Autoregressive(net, family: str = "Bernoulli", mask=None) -> Distribution:
+    """An autoregressive chain ``p(x) = prod_i p(x_{o_i} | x_{o_<i})`` as one
+    distribution with event shape ``(x_dim,)``.
+
+    The network (:class:`gendsl.nn.MADE`, :class:`gendsl.nn.FVSBN` or
+    :class:`gendsl.nn.NADE`) gives every conditional's parameters in one
+    masked pass, so ``log_prob`` is one vectorised computation however long
+    the chain; ``sample`` runs the chain in order, one network pass per
+    position. It is one node in the IR and is drawn as a collapsed chain
+    ``x_i | x_<i``.
+
+    Args:
+        net: an autoregressive network spec; its ``params_per_dim`` must suit ``family``.
+        family: the conditionals: ``"Bernoulli"`` (values 0/1, 1 logit per
+            dimension), ``"Categorical"`` (values 0..K-1, K logits; the network
+            reads ``x / (K - 1)``) or ``"NormalMixture"`` (real values, C
+            components: 3C numbers, the RNADE conditional).
+        mask: for a network with several masks: an index picks one mask;
+            ``None`` makes the chain the uniform mixture over all masks
+            (``log_prob`` averages their probabilities; training draws one
+            mask per step, as Germain et al. do).
+
+    Example:
+        >>> import gendsl as gd
+        >>> from gendsl import dist, nn
+        >>> @gd.model
+        ... def chain(x_dim=6):
+        ...     made = nn.MADE("made", x_dim, hidden=[16])
+        ...     with gd.plate("data"):
+        ...         gd.observe("x", dist.Autoregressive(made, "Bernoulli"))
+        >>> chain().ir["x"].shape
+        (N_data, 6)
+    """
+    from ..nn import AutoregressiveNet
+
+    if not isinstance(net, AutoregressiveNet):
+        raise ModelError(
+            f"dist.Autoregressive needs an autoregressive network (nn.MADE, nn.FVSBN or nn.NADE), "
+            f"got {type(net).__name__}"
+        )
+    if family not in CONDITIONALS:
+        raise ModelError(f"dist.Autoregressive: unknown conditional family {family!r}; "
+                         f"choose one of {sorted(CONDITIONALS)}")
+    p = net.params_per_dim
+    if (family == "Bernoulli" and p != 1) or (family == "Categorical" and p < 2) or (
+            family == "NormalMixture" and p % 3):
+        need = {"Bernoulli": "1", "Categorical": "K >= 2 (the levels)",
+                "NormalMixture": "3C (C components)"}[family]
+        raise ModelError(
+            f"dist.Autoregressive({family!r}): network {net.name!r} gives {p} number(s) per dimension "
+            f"but {family} conditionals need {need} ({CONDITIONALS[family]}); set params_per_dim"
+        )
+    if mask is not None and not isinstance(mask, Value):
+        if not 0 <= int(mask) < net.num_masks:
+            raise ModelError(f"dist.Autoregressive: mask {mask} is out of range; network {net.name!r} "
+                             f"has {net.num_masks} mask(s)")
+        mask = int(mask)
+    if _STACK:
+        net._register(current("dist.Autoregressive"))
+    args = {"net": ir.Ref(net.name), "spec": net, "family": family, "mask": as_arg(mask) if mask is not None else None}
+    return Distribution(ir.DistSpec("Autoregressive", args, (), (), (net.x_dim,)))
+
+
+def value_dtype(spec: ir.DistSpec) -> str:
+    """dtype of the values of ``spec`` (``"real"`` or ``"int"``)."""
+    if spec.family == "Autoregressive":
+        return "int" if spec.args["family"] == "Categorical" else "real"
+    if spec.family == "MixtureSameFamily" or spec.family not in FAMILIES:
+        return "real"
+    return FAMILIES[spec.family].dtype
+
+
 def _constructor(family: Family):
     def make(*args, **kwargs):
         names = list(family.params) + list(family.defaults)
@@ -196,7 +276,7 @@ def _constructor(family: Family):
 
 _module = sys.modules[__name__]
 for _name, _family in FAMILIES.items():
-    if _name != "MixtureSameFamily":
+    if _name not in ("MixtureSameFamily", "Autoregressive"):
         setattr(_module, _name, _constructor(_family))
 
 

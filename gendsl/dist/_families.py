@@ -124,6 +124,8 @@ register_family(Family(
     "Delta", {"v": 0, "log_density": 0}, (("v",),), defaults={"event_dim": 0},
     event=lambda s, l: s["v"][len(s["v"]) - int(l.get("event_dim", 0)):] if l.get("event_dim", 0) else (),
 ))
+# Autoregressive takes a network; gendsl.dist.Autoregressive works out its shapes.
+register_family(Family("Autoregressive", {}, (("net",),)))
 # MixtureSameFamily takes distributions, not arrays; its shapes are worked out
 # in gendsl.dist (see _mixture_shapes).
 register_family(Family(

@@ -18,6 +18,17 @@ CASES = [
     ("gmm-full", zoo.gmm, dict(x_dim=3, k=2, covariance="full"), lambda r, n: {"x": r.normal(size=(n, 3))}),
     ("bernoulli_mixture", zoo.bernoulli_mixture, dict(x_dim=6, k=4),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float)}),
+    # autoregressive chains
+    ("fvsbn", zoo.fvsbn, dict(x_dim=5, ordering="random"),
+     lambda r, n: {"x": (r.random((n, 5)) < 0.4).astype(float)}),
+    ("nade", zoo.nade, dict(x_dim=5, hidden=6, ordering="random"),
+     lambda r, n: {"x": (r.random((n, 5)) < 0.4).astype(float)}),
+    ("made-ensemble", zoo.made, dict(x_dim=5, hidden=(8, 8), num_masks=3, ordering="random"),
+     lambda r, n: {"x": (r.random((n, 5)) < 0.4).astype(float)}),
+    ("made-categorical", zoo.made, dict(x_dim=4, hidden=(8,), family="categorical", n_levels=5),
+     lambda r, n: {"x": r.integers(0, 5, (n, 4))}),
+    ("rnade", zoo.rnade, dict(x_dim=3, hidden=6, components=2, ordering="random"),
+     lambda r, n: {"x": r.normal(size=(n, 3))}),
     # latent-variable models: scored with z given (log p(x, z)); fitted on x alone
     ("vae-bernoulli", zoo.vae, dict(x_dim=6, z_dim=2, hidden=(8,)),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2))}),

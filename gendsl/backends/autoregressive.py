@@ -1,0 +1,168 @@
+"""Autoregressive chains on any backend: masked networks and their conditionals.
+
+The arithmetic is written once against a backend's NumPy-named ops (plus two
+backend-internal ones, ``linear`` and ``take0``), so the Pyro and NumPyro
+chains compute the same numbers the same way. Each backend wraps it in its
+PPL's distribution class (``TorchAutoregressive``, ``JaxAutoregressive``),
+which adds only sampling (a Python loop under PyTorch, ``lax.fori_loop``
+under JAX).
+
+Network outputs have shape ``(..., x_dim, params_per_dim)``; output ``d``
+depends only on the inputs before ``d`` in the network's ordering.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..nn import MADE, NADE
+
+__all__ = ["FORWARDS", "chain_log_prob", "conditional_log_prob", "draw", "net_input", "positions"]
+
+_CONSTS: dict = {}
+
+
+def _const(backend, key, value, like):
+    """``value`` as a backend constant, converted once per (network, dtype, device)."""
+    cache_key = (backend.name, key, str(like))
+    out = _CONSTS.get(cache_key)
+    if out is None:
+        out = _CONSTS[cache_key] = backend.const(value, "real", like=like)
+    return out
+
+
+def made_forward(backend, spec: MADE, params: dict, prefix: str):
+    """``forward(x, mask=None)``: the masked MLP; ``mask`` indexes the mask set."""
+    ops, act = backend.ops, backend.activations[spec.activation]
+    n = len(spec.hidden) + 1
+    layers = [(params[f"{prefix}{i}.weight"], params[f"{prefix}{i}.bias"]) for i in range(n)]
+    like = backend.like(layers[0][0])
+    masks = [_const(backend, (spec, i), m, like) for i, m in enumerate(spec.masks())]
+    out_shape = (spec.x_dim, spec.params_per_dim)
+
+    def forward(x, mask=None):
+        m = 0 if mask is None else mask
+        for i, (w, b) in enumerate(layers):
+            x = ops["linear"](x, w * ops["take0"](masks[i], m), b)
+            if i < n - 1:
+                x = act(x)
+        return ops["reshape"](x, tuple(x.shape[:-1]) + out_shape)
+
+    return forward
+
+
+def nade_forward(backend, spec: NADE, params: dict, prefix: str):
+    """``forward(x, mask=None)``: NADE's shared-weight recursion, vectorised.
+
+    In ordering position ``i``, ``a_i = c + sum_{j < i} W[:, o_j] x_{o_j}``
+    is an exclusive cumulative sum over positions, so the hidden states of
+    every conditional come from one ``cumsum`` of shape ``(..., x_dim, hidden)``.
+    """
+    ops, act = backend.ops, backend.activations[spec.activation]
+    d, h, p = spec.x_dim, spec.hidden, spec.params_per_dim
+    w_in, c = params[prefix + "in.weight"], params[prefix + "in.bias"]
+    w_out = ops["reshape"](params[prefix + "out.weight"], (d, p, h))
+    b_out = ops["reshape"](params[prefix + "out.bias"], (d, p))
+    order = spec.orderings[0]
+    natural = bool(np.array_equal(order, np.arange(d)))
+    inverse = np.argsort(order)
+    if not natural:  # everything in ordering positions
+        w_in = ops["getitem"](w_in, slice(None), order)
+        w_out = ops["getitem"](w_out, order)
+        b_out = ops["getitem"](b_out, order)
+    w_in_t = ops["transpose"](w_in)                      # (d, h)
+    w_out_t = ops["swapaxes"](w_out, -1, -2)             # (d, h, p)
+
+    def forward(x, mask=None):
+        if not natural:
+            x = ops["getitem"](x, Ellipsis, order)
+        contrib = ops["expand_dims"](x, -1) * w_in_t     # (..., d, h)
+        hidden = act(c + ops["cumsum"](contrib, axis=-2) - contrib)
+        out = ops["squeeze"](ops["matmul"](ops["expand_dims"](hidden, -2), w_out_t), -2) + b_out
+        if not natural:
+            out = ops["getitem"](out, Ellipsis, inverse, slice(None))
+        return out
+
+    return forward
+
+
+# network spec type -> functional forward builder (FVSBN is a MADE without hidden layers)
+FORWARDS = {MADE: made_forward, NADE: nade_forward}
+
+
+def forward_for(spec):
+    for cls in type(spec).__mro__:
+        if cls in FORWARDS:
+            return FORWARDS[cls]
+    raise TypeError(f"no autoregressive forward for {type(spec).__name__}")
+
+
+def net_input(backend, family, x, spec):
+    """What the network reads: 0/1 and reals as they are, K levels as ``x / (K - 1)``."""
+    if family == "Categorical":
+        return x / float(spec.params_per_dim - 1)
+    return x
+
+
+def conditional_log_prob(backend, family, out, x):
+    """Per-dimension ``log p(x_d | x_<d)``, shape ``(..., x_dim)``."""
+    ops = backend.ops
+    if family == "Bernoulli":
+        logits = ops["squeeze"](out, -1)
+        return x * logits - ops["softplus"](logits)
+    if family == "Categorical":
+        k = out.shape[-1]
+        onehot = backend.to_float(ops["one_hot"](ops["astype"](x, "int"), k), backend.like(out))
+        return ops["sum"](onehot * ops["log_softmax"](out, axis=-1), axis=-1)
+    logits, loc, log_scale = _mixture(ops, out)
+    z = (ops["expand_dims"](x, -1) - loc) * ops["exp"](-log_scale)
+    comp = -0.5 * z * z - log_scale - 0.5 * math.log(2 * math.pi)
+    return ops["logsumexp"](ops["log_softmax"](logits, axis=-1) + comp, axis=-1)
+
+
+def _mixture(ops, out):
+    c = out.shape[-1] // 3
+    logits = ops["slice_axis"](out, 0, c, -1)
+    loc = ops["slice_axis"](out, c, 2 * c, -1)
+    log_scale = ops["clip"](ops["slice_axis"](out, 2 * c, 3 * c, -1), -7.0, 7.0)
+    return logits, loc, log_scale
+
+
+def chain_log_prob(backend, net, spec, family, x, mask):
+    """``log p(x)`` summed over the chain, shape ``x.shape[:-1]``.
+
+    ``mask=None`` with several masks: the uniform mixture over masks
+    (``logsumexp_m log p_m(x) - log M``); else the chain of that mask.
+    """
+    ops = backend.ops
+    inp = net_input(backend, family, x, spec)
+    if mask is not None or spec.num_masks == 1:
+        return ops["sum"](conditional_log_prob(backend, family, net(inp, mask), x), axis=-1)
+    per_mask = [ops["sum"](conditional_log_prob(backend, family, net(inp, m), x), axis=-1)
+                for m in range(spec.num_masks)]
+    return ops["logsumexp"](ops["stack"](*per_mask, axis=0), axis=0) - math.log(spec.num_masks)
+
+
+def draw(backend, family, out, uniform, normal):
+    """One draw of every dimension from its conditional (as reals of ``out``'s
+    dtype), given ``uniform(shape)`` / ``normal(shape)`` noise makers."""
+    ops, like = backend.ops, backend.like(out)
+    if family == "Bernoulli":
+        logits = ops["squeeze"](out, -1)
+        return backend.to_float(ops["less"](uniform(tuple(logits.shape)), ops["sigmoid"](logits)), like)
+    if family == "Categorical":
+        gumbel = -ops["log"](-ops["log"](uniform(tuple(out.shape))))
+        return backend.to_float(ops["argmax"](out + gumbel, axis=-1), like)
+    logits, loc, log_scale = _mixture(ops, out)
+    gumbel = -ops["log"](-ops["log"](uniform(tuple(logits.shape))))
+    pick = backend.to_float(ops["one_hot"](ops["argmax"](logits + gumbel, axis=-1), logits.shape[-1]), like)
+    mean = ops["sum"](pick * loc, axis=-1)
+    scale = ops["sum"](pick * ops["exp"](log_scale), axis=-1)
+    return mean + scale * normal(tuple(mean.shape))
+
+
+def positions(spec) -> np.ndarray:
+    """``(num_masks, x_dim)``: the position of each dimension in each ordering."""
+    return np.argsort(spec.orderings, axis=1)
