@@ -28,9 +28,9 @@ The spec has this layout::
             "plates": [{"name", "size", "label", "parent"}]}   # parents first
 
 Node kinds are ``"latent"``, ``"observed"``, ``"param"``, ``"net"``,
-``"deterministic"`` and ``"input"``; any other kind (a future collapsed
-``"chain"``) is drawn with :data:`DEFAULT_STYLE` until :data:`NODE_STYLES`
-names it.
+``"deterministic"``, ``"input"`` and ``"chain"`` (an autoregressive chain
+collapsed into one node, ``x_i | x_<i``, shaded when observed); any other
+kind is drawn with :data:`DEFAULT_STYLE` until :data:`NODE_STYLES` names it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ NODE_STYLES: dict[str, dict[str, str]] = {
     "net": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbeafe"},
     "deterministic": {"shape": "ellipse", "style": "dashed"},
     "input": {"shape": "ellipse", "style": "filled", "fillcolor": "#d9d9d9"},
-    # Reserved for a collapsed autoregressive / diffusion chain (DESIGN §4).
+    # A collapsed autoregressive (or diffusion) chain (DESIGN §4).
     "chain": {"shape": "box", "style": "rounded", "peripheries": "2"},
 }
 DEFAULT_STYLE: dict[str, str] = {"shape": "box"}
@@ -74,12 +74,32 @@ GUIDE_PREFIX = "guide:"
 def _sample_attrs(node: ir.Sample) -> dict:
     # A site conditioned on a traced value (obs=...) is data too, as in Program.latent.
     observed = bool(node.observed or node.obs is not None)
+    if node.dist.family == "Autoregressive":
+        return _chain_attrs(node, observed)
     return {
         "kind": "observed" if observed else "latent",
         "dist": node.dist.family,
         "event_shape": format_shape(node.event_shape),
         "observed": observed,
         "caption": node.dist.label(),
+    }
+
+
+def _chain_attrs(node: ir.Sample, observed: bool) -> dict:
+    """An autoregressive chain collapsed into one node: ``x_i | x_<i``, its
+    length, conditionals and ordering."""
+    spec, name = node.dist.args["spec"], node.name
+    conditional = node.dist.args["family"]
+    if conditional == "Categorical":
+        conditional = f"Categorical({spec.params_per_dim})"
+    elif conditional == "NormalMixture":
+        conditional = f"NormalMixture({spec.params_per_dim // 3})"
+    return {
+        "kind": "chain",
+        "dist": "Autoregressive",
+        "event_shape": format_shape(node.event_shape),
+        "observed": observed,
+        "caption": f"{name}_i | {name}_<i, i = 1..{spec.x_dim}\n{conditional}, {spec.ordering_text()}",
     }
 
 
@@ -192,9 +212,16 @@ def _spec_nodes(graph, prefix: str) -> list:
         out.append({
             "id": prefix + name, "name": name, "kind": data["kind"], "label": data["label"],
             "dist": data["dist"], "shape": data["shape"], "plates": list(data["plates"]),
-            "style": dict(NODE_STYLES.get(data["kind"], DEFAULT_STYLE)),
+            "style": _style(data),
         })
     return out
+
+
+def _style(data) -> dict:
+    style = dict(NODE_STYLES.get(data["kind"], DEFAULT_STYLE))
+    if data["kind"] == "chain" and data["observed"]:  # an observed chain is shaded like data
+        style.update(style=style.get("style", "") + ",filled", fillcolor=NODE_STYLES["observed"]["fillcolor"])
+    return style
 
 
 def _spec_plates(graph) -> list:
@@ -218,7 +245,7 @@ def _part_label(graph) -> str:
         given = [n for n, k in kinds.items() if k == "input"]
         inner = ", ".join(latent) + (f" | {', '.join(given)}" if given else "")
         return f"guide q({inner})"
-    sites = [n for n, k in kinds.items() if k in ("latent", "observed")]
+    sites = [n for n, k in kinds.items() if k in ("latent", "observed", "chain")]
     return f"{graph.graph['role']} p({', '.join(sites)})"
 
 

@@ -73,14 +73,13 @@ def nade_forward(backend, spec: NADE, params: dict, prefix: str):
         w_out = ops["getitem"](w_out, order)
         b_out = ops["getitem"](b_out, order)
     w_in_t = ops["transpose"](w_in)                      # (d, h)
-    w_out_t = ops["swapaxes"](w_out, -1, -2)             # (d, h, p)
 
     def forward(x, mask=None):
         if not natural:
             x = ops["getitem"](x, Ellipsis, order)
         contrib = ops["expand_dims"](x, -1) * w_in_t     # (..., d, h)
         hidden = act(c + ops["cumsum"](contrib, axis=-2) - contrib)
-        out = ops["squeeze"](ops["matmul"](ops["expand_dims"](hidden, -2), w_out_t), -2) + b_out
+        out = ops["einsum"]("...dh,dph->...dp", hidden, w_out) + b_out
         if not natural:
             out = ops["getitem"](out, Ellipsis, inverse, slice(None))
         return out

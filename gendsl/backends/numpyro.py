@@ -74,6 +74,7 @@ OPS = {
     "tril": lambda x, k=0: jnp.tril(x, k), "triu": lambda x, k=0: jnp.triu(x, k),
     "diagonal": lambda x, offset=0, axis1=-2, axis2=-1: jnp.diagonal(x, offset, axis1, axis2),
     # backend-internal (not gendsl.ops): used by the autoregressive chains
+    "einsum": jnp.einsum,
     "linear": lambda x, w, b: x @ w.T + b,
     "take0": lambda a, i: a[i] if isinstance(i, (int, np.integer)) else jnp.take(jnp.asarray(a), i, axis=0),
     "argmax": lambda x, axis=-1: jnp.argmax(x, axis=axis),

@@ -109,6 +109,7 @@ OPS = {
     "tril": lambda x, k=0: torch.tril(x, diagonal=k), "triu": lambda x, k=0: torch.triu(x, diagonal=k),
     "diagonal": lambda x, offset=0, axis1=-2, axis2=-1: torch.diagonal(x, offset, axis1, axis2),
     # backend-internal (not gendsl.ops): used by the autoregressive chains
+    "einsum": torch.einsum,
     "linear": F.linear,
     "take0": lambda a, i: a[i],
     "argmax": lambda x, axis=-1: torch.argmax(x, dim=axis),
