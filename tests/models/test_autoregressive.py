@@ -1,0 +1,227 @@
+"""Autoregressive chains: exact normalisation, sampling, the chain rule, one pass."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import gendsl as gd
+import gendsl.models as zoo
+from gendsl import dist, nn
+from gendsl.backends import autoregressive
+from gendsl.inference import Fitted
+
+BACKENDS = ["pyro", "numpyro"]
+D = 10
+ALL_STATES = np.array(list(itertools.product([0.0, 1.0], repeat=D)))
+
+CHAINS = {
+    "fvsbn": lambda: zoo.fvsbn(x_dim=D, ordering="random", seed=3),
+    "nade": lambda: zoo.nade(x_dim=D, hidden=7, ordering="random", seed=3),
+    "made": lambda: zoo.made(x_dim=D, hidden=(12, 12), num_masks=4, ordering="random", seed=3),
+}
+
+
+def _random_fit(model, backend, seed=0, scale=1.0):
+    """A fit whose parameters are random normals (untrained chains are too flat to test)."""
+    rng = np.random.default_rng(seed)
+    params = {k: rng.normal(0.0, scale, v.shape) for k, v in model.init_params(0).items()}
+    return Fitted(model, backend, params, dtype="float64")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_all_1024_states_sum_to_one(name, backend):
+    fit = _random_fit(CHAINS[name](), backend)
+    p = np.exp(fit.log_prob(ALL_STATES))
+    assert abs(p.sum() - 1.0) < 1e-6
+    assert p.max() > 10.0 / 1024  # far from uniform: the parameters matter
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_ancestral_samples_pass_a_chi_square_test(name, backend):
+    d = 4
+    model = {"fvsbn": zoo.fvsbn, "nade": zoo.nade, "made": zoo.made}[name]
+    hyper = {"nade": dict(hidden=5), "made": dict(hidden=(8,), num_masks=3, ordering="random")}.get(name, {})
+    states = np.array(list(itertools.product([0.0, 1.0], repeat=d)))
+    fit = _random_fit(model(x_dim=d, **hyper), backend, seed=1, scale=1.5)
+    probs = np.exp(fit.log_prob(states))
+    x = fit.sample(20000, seed=7)["x"]
+    assert set(np.unique(x)) <= {0.0, 1.0}
+    counts = np.bincount((x @ 2 ** np.arange(d - 1, -1, -1)).astype(int), minlength=2 ** d)
+    assert stats.chisquare(counts, probs * len(x)).pvalue > 1e-3
+
+
+def test_a_mask_ensemble_is_the_mixture_of_its_masks():
+    fit = _random_fit(CHAINS["made"](), "numpyro")
+    single = []
+    for m in range(4):
+        @gd.model
+        def one(x_dim=D, m=m):
+            net = nn.MADE("made", x_dim, hidden=(12, 12), num_masks=4, ordering="random", seed=3)
+            with gd.plate("data"):
+                gd.observe("x", dist.Autoregressive(net, "Bernoulli", mask=m))
+        lp = Fitted(one(), "numpyro", fit.params, dtype="float64").log_prob(ALL_STATES)
+        assert abs(np.exp(lp).sum() - 1.0) < 1e-6  # every mask is a normalised chain
+        single.append(lp)
+    mixture = np.log(np.mean(np.exp(single), axis=0))
+    np.testing.assert_allclose(fit.log_prob(ALL_STATES), mixture, rtol=1e-10)
+    assert np.std(single, axis=0).max() > 0.1  # the masks really differ
+
+
+def _unrolled(weights, bias, order):
+    """FVSBN written out as a Python loop of scalar sites: the chain rule by hand."""
+    @gd.model
+    def fvsbn_by_hand():
+        with gd.plate("data"):
+            xs = {}
+            for i, d in enumerate(order):
+                logit = float(bias[d])
+                for j in order[:i]:
+                    logit = logit + float(weights[d, j]) * xs[j]
+                xs[d] = gd.observe(f"x{d}", dist.Bernoulli(logits=logit))
+    return fvsbn_by_hand()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fvsbn_equals_its_chain_rule_written_by_hand(backend):
+    d, order = 5, [2, 0, 4, 1, 3]
+    rng = np.random.default_rng(0)
+    weights, bias = rng.normal(size=(d, d)), rng.normal(size=d)
+    fit = Fitted(zoo.fvsbn(x_dim=d, ordering=order), backend,
+                 {"fvsbn.0.weight": weights, "fvsbn.0.bias": bias}, dtype="float64")
+    hand = Fitted(_unrolled(weights, bias, order), backend, {}, dtype="float64")
+    assert len(hand.model.ir.sites) == d and len(fit.model.ir.sites) == 1
+    x = np.array(list(itertools.product([0.0, 1.0], repeat=d)))
+    np.testing.assert_allclose(hand.log_prob({f"x{i}": x[:, i] for i in range(d)}), fit.log_prob(x), rtol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nade_equals_its_recursion_in_numpy(backend):
+    d, h = 6, 4
+    order = np.array([3, 1, 5, 0, 2, 4])
+    fit = _random_fit(zoo.nade(x_dim=d, hidden=h, ordering=tuple(order)), backend, seed=2)
+    p = fit.params
+    x = np.array(list(itertools.product([0.0, 1.0], repeat=d)))
+    expected = np.zeros(len(x))
+    for n, row in enumerate(x):  # Larochelle & Murray, algorithm 1, one conditional at a time
+        a = p["nade.in.bias"].copy()
+        for dim in order:
+            hid = 1 / (1 + np.exp(-a))
+            logit = p["nade.out.bias"][dim] + p["nade.out.weight"][dim] @ hid
+            expected[n] += row[dim] * logit - np.logaddexp(0, logit)
+            a = a + p["nade.in.weight"][:, dim] * row[dim]
+    np.testing.assert_allclose(fit.log_prob(x), expected, rtol=1e-10)
+
+
+def test_categorical_and_mixture_chains_normalise():
+    levels = np.array(list(itertools.product(range(3), repeat=3)))
+    fit = _random_fit(zoo.made(x_dim=3, hidden=(6,), family="categorical", n_levels=3), "pyro")
+    assert abs(np.exp(fit.log_prob(levels)).sum() - 1.0) < 1e-6
+    sample = fit.sample(50, seed=0)["x"]
+    assert sample.dtype.kind == "i" and sample.min() >= 0 and sample.max() <= 2
+
+    grid = np.linspace(-20, 20, 1001)
+    points = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
+    fit = _random_fit(zoo.rnade(x_dim=2, hidden=5, components=3), "numpyro", scale=0.5)
+    total = np.exp(fit.log_prob(points)).sum() * (grid[1] - grid[0]) ** 2
+    assert abs(total - 1.0) < 1e-3
+
+
+class _Counting:
+    def __init__(self, net):
+        self.net, self.calls = net, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.net(*args)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["fvsbn", "nade", "made"])
+def test_log_prob_of_784_pixels_is_one_network_pass(name, backend, monkeypatch):
+    """Scoring a batch of MNIST-sized images calls the network once (no loop over pixels)."""
+    model = getattr(zoo, name)(x_dim=784, **({"hidden": 16} if name == "nade" else {"hidden": (16,)} if name == "made" else {}))
+    x = (np.random.default_rng(0).random((5, 784)) < 0.2).astype(float)
+    fit = Fitted(model, backend, model.init_params(0))
+    counters = []
+    original = autoregressive.chain_log_prob
+
+    def counting(backend_, net, *args):
+        counters.append(_Counting(net))
+        return original(backend_, counters[-1], *args)
+
+    monkeypatch.setattr(autoregressive, "chain_log_prob", counting)
+    lp = fit.log_prob(x)
+    assert lp.shape == (5,) and np.isfinite(lp).all()
+    assert [c.calls for c in counters] == [1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_training_draws_one_mask_per_step_and_improves(backend):
+    x = (np.random.default_rng(0).random((200, 8)) < np.linspace(0.1, 0.9, 8)).astype(float)
+    model = zoo.made(x_dim=8, hidden=(16,), num_masks=3, ordering="random")
+    start = -Fitted(model, backend, model.init_params(0)).log_prob(x).mean()
+    fit = model.fit(x, backend=backend, epochs=30, batch_size=50, lr=1e-2, progress=False)
+    independent = -(x * np.log(x.mean(0)) + (1 - x) * np.log(1 - x.mean(0))).sum(1).mean()
+    trained = -fit.log_prob(x).mean()
+    assert trained < start - 1.0 and trained < independent + 0.1  # learns at least the marginals
+
+
+def test_bad_input_is_named():
+    with pytest.raises(gd.ModelError, match="params_per_dim"):
+        @gd.model
+        def wrong():
+            with gd.plate("data"):
+                gd.observe("x", dist.Autoregressive(nn.MADE("m", 4, hidden=[3]), "Categorical"))
+        wrong()
+    with pytest.raises(gd.ModelError, match="permutation of range"):
+        nn.NADE("n", 3, hidden=2, ordering=(0, 0, 1))
+    with pytest.raises(gd.ModelError, match="unknown conditional family"):
+        @gd.model
+        def wrong2():
+            with gd.plate("data"):
+                gd.observe("x", dist.Autoregressive(nn.FVSBN("f", 3), "Poisson"))
+        wrong2()
+    with pytest.raises(gd.ModelError, match="autoregressive network"):
+        @gd.model
+        def wrong3():
+            with gd.plate("data"):
+                gd.observe("x", dist.Autoregressive(nn.MLP("f", [3, 3]), "Bernoulli"))
+        wrong3()
+    fit = Fitted(zoo.fvsbn(x_dim=3), "pyro", zoo.fvsbn(x_dim=3).init_params(0))
+    with pytest.raises(gd.DataError, match="shape"):
+        fit.log_prob(np.zeros((4, 5)))
+
+
+def test_the_chain_is_one_node_in_the_ir_and_the_graph():
+    model = zoo.made(x_dim=784, num_masks=2, ordering="random")
+    assert [s.name for s in model.ir.sites] == ["x"]
+    node = next(n for n in model.graph_spec()["model"]["nodes"] if n["name"] == "x")
+    assert node["kind"] == "chain" and "x_i | x_<i, i = 1..784" in node["label"]
+    assert "2 masks, 2 orderings" in node["label"]
+    assert "fillcolor" in node["style"]  # observed: shaded
+    assert "x_i | x_<i" in model.to_dot()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_training_step_scores_one_random_mask(backend):
+    from gendsl.backends import get_backend
+
+    b = get_backend(backend)
+    model = CHAINS["made"]()
+    spec = model.ir["made"].spec
+    like = b.float_dtype("float64")
+    params = {k: b.asarray(v, like=like) for k, v in _random_fit(model, backend).params.items()}
+    net = b.net(spec, params, "made.")
+    x = b.asarray(ALL_STATES[:50], like=like)
+    per_mask = [b.to_numpy(b.dists["Autoregressive"](net, spec, "Bernoulli", mask=m).log_prob(x)) for m in range(4)]
+    seen = set()
+    for seed in range(12):
+        lp = b.to_numpy(b.dists["Autoregressive"](net, spec, "Bernoulli", training=b.rng(seed)).log_prob(x))
+        match = [m for m in range(4) if np.allclose(lp, per_mask[m], rtol=1e-12)]
+        assert len(match) == 1
+        seen.add(match[0])
+    assert len(seen) > 1  # the mask changes from step to step
