@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import median_step_ms  # noqa: E402
 
 
 def torch_vae(x_all, lr, device):
@@ -160,30 +164,8 @@ def main():
     if not args.skip_svi:
         impls["pyro-svi"] = pyro_svi_step(x, lr, args.device)
 
-    def finish(out):
-        if isinstance(out, jax.Array):
-            out.block_until_ready()
-        elif torch.is_tensor(out) and out.is_cuda:
-            torch.cuda.synchronize()
-
-    rng = np.random.default_rng(0)
-    times = {k: [] for k in impls}
-    # One framework at a time: PyTorch's OpenMP threads spin after its ops and
-    # would steal the cores XLA's threads need if the groups were interleaved.
     groups = [["torch", "gendsl-pyro", "pyro-svi"], ["jax", "gendsl-numpyro"]]
-    for group in groups:
-        group = [g for g in group if g in impls]
-        for name in group:  # warm-up and compilation
-            for _ in range(5):
-                finish(impls[name](rng.choice(len(x), args.batch, replace=False)))
-        for _ in range(args.rounds):
-            for name in group:
-                for _ in range(args.steps):
-                    idx = rng.choice(len(x), args.batch, replace=False)
-                    start = time.perf_counter()
-                    finish(impls[name](idx))
-                    times[name].append(time.perf_counter() - start)
-    med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+    med = median_step_ms(impls, groups, len(x), args.batch, args.rounds, args.steps)
     base = {"torch": "torch", "gendsl-pyro": "torch", "pyro-svi": "torch", "jax": "jax", "gendsl-numpyro": "jax"}
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(f"device: {device}; jax: {jax.devices()[0]}; torch threads {torch.get_num_threads()}; "

@@ -205,17 +205,19 @@ class Model:
         return mimebundle(self.graph_spec(), repr(self))
 
     # -- compilers --------------------------------------------------------------
-    def to_pyro(self):
-        """A plain Pyro ``(model, guide)`` pair; see :mod:`gendsl.backends.pyro`."""
+    def to_pyro(self, **options):
+        """A plain Pyro ``(model, guide)`` pair; options (``seed``, ``dtype``,
+        ``device``) as :meth:`gendsl.backends.pyro.PyroBackend.compile` takes them."""
         from .backends import get_backend
 
-        return get_backend("pyro").compile(self)
+        return get_backend("pyro").compile(self, **options)
 
-    def to_numpyro(self):
-        """A plain NumPyro ``(model, guide)`` pair; see :mod:`gendsl.backends.numpyro`."""
+    def to_numpyro(self, **options):
+        """A plain NumPyro ``(model, guide)`` pair; options (``seed``, ``dtype``)
+        as :meth:`gendsl.backends.numpyro.NumPyroBackend.compile` takes them."""
         from .backends import get_backend
 
-        return get_backend("numpyro").compile(self)
+        return get_backend("numpyro").compile(self, **options)
 
     def init_params(self, seed: int = 0) -> dict:
         """Initial parameter values ``{name: float64 array}`` (constrained), the
