@@ -287,6 +287,11 @@ class Lowered:
         return masks
 
     def _missing(self, node, value):
+        if node.dist.family == "Autoregressive":
+            raise DataError(
+                f"site {node.name!r} is an autoregressive chain with missing values (NaN); its later "
+                f"conditionals read the missing entries, so gendsl cannot marginalise them; impute or drop those rows"
+            )
         family = FAMILIES.get(node.dist.family)
         base_event = len(node.event_shape) - node.dist.reinterpreted
         if family is None or base_event != 0 or family.support in ("interval",):

@@ -194,6 +194,8 @@ def test_bad_input_is_named():
     fit = Fitted(zoo.fvsbn(x_dim=3), "pyro", zoo.fvsbn(x_dim=3).init_params(0))
     with pytest.raises(gd.DataError, match="shape"):
         fit.log_prob(np.zeros((4, 5)))
+    with pytest.raises(gd.DataError, match="autoregressive chain with missing values"):
+        fit.log_prob(np.array([[0.0, np.nan, 1.0]]))
 
 
 def test_the_chain_is_one_node_in_the_ir_and_the_graph():
