@@ -43,3 +43,94 @@ def median_step_ms(impls: dict, groups: list, n_rows: int, batch: int, rounds: i
                     finish(impls[name](idx))
                     times[name].append(time.perf_counter() - start)
     return {k: float(np.median(v)) * 1e3 for k, v in times.items() if v}
+
+
+# -- pieces both speed benchmarks share --------------------------------------------------
+BASELINE = {"torch": "torch", "gendsl-pyro": "torch", "pyro-svi": "torch", "jax": "jax", "gendsl-numpyro": "jax"}
+GROUPS = [["torch", "gendsl-pyro", "pyro-svi"], ["jax", "gendsl-numpyro"]]
+
+
+def parser(doc: str):
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--data", required=True, help="binarized_mnist.npz")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--steps", type=int, default=20, help="timed steps per implementation per round")
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--threads", type=int, default=0, help="PyTorch intra-op threads (0: its default)")
+    return p
+
+
+def gendsl_step(model, objective, x_all, lr, backend, device):
+    """The training step ``model.fit(backend=...)`` runs."""
+    from gendsl.inference.engines import make_engine
+
+    engine = make_engine(model, backend, "float32", device if backend == "pyro" else None)
+    return engine.stepper(objective, {"x": x_all}, {}, lr, 0, model.init_params(0)).step
+
+
+def pyro_svi_step(model, x_all, lr, device):
+    """Plain ``pyro.infer.SVI`` with ``Trace_ELBO`` on ``model.to_pyro()``."""
+    import pyro
+    import torch
+
+    model_fn, guide_fn = model.to_pyro(device=device)
+    pyro.clear_param_store()
+    svi = pyro.infer.SVI(model_fn, guide_fn, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO())
+    x_all = torch.as_tensor(x_all, dtype=torch.float32, device=device)
+
+    def step(idx):
+        return svi.step({"x": x_all[torch.as_tensor(idx, device=device)]})
+
+    return step
+
+
+def report(med: dict, args) -> None:
+    """Prints the machine line and the Markdown table of medians and ratios."""
+    import platform
+
+    import jax
+    import torch
+
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    print(f"device: {device}; jax: {jax.devices()[0]}; torch threads {torch.get_num_threads()}; "
+          f"batch {args.batch}; {args.rounds * args.steps} timed steps each")
+    print("| implementation | median step ms | ratio to hand-written |")
+    print("|---|---|---|")
+    for name in ("torch", "gendsl-pyro", "pyro-svi", "jax", "gendsl-numpyro"):
+        if name in med:
+            print(f"| {name} | {med[name]:.3f} | {med[name] / med[BASELINE[name]]:.3f} |")
+
+
+def main(doc: str, make_model, make_objective, torch_step, jax_step) -> None:
+    """A speed benchmark's whole run: the five implementations of one model,
+    timed side by side on binarised MNIST, then the table.
+
+    Args:
+        make_model: ``gendsl.models -> Model``.
+        make_objective: ``gendsl.inference -> Objective``.
+        torch_step, jax_step: ``(x, lr[, device]) -> step(row_indices)``, hand-written.
+    """
+    args = parser(doc).parse_args()
+
+    import torch
+
+    import gendsl.inference as inference
+    import gendsl.models as zoo
+    from gendsl.data import binarized_mnist
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    x = binarized_mnist(args.data, "train")
+    lr = 1e-3
+    model, objective = make_model(zoo), make_objective(inference)
+    impls = {
+        "torch": torch_step(x, lr, args.device),
+        "gendsl-pyro": gendsl_step(model, objective, x, lr, "pyro", args.device),
+        "pyro-svi": pyro_svi_step(model, x, lr, args.device),
+        "jax": jax_step(x, lr),
+        "gendsl-numpyro": gendsl_step(model, objective, x, lr, "numpyro", args.device),
+    }
+    report(median_step_ms(impls, GROUPS, len(x), args.batch, args.rounds, args.steps), args)

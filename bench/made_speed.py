@@ -19,13 +19,11 @@ of its framework.
 
 from __future__ import annotations
 
-import argparse
-import platform
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import median_step_ms  # noqa: E402
+import _timing  # noqa: E402
 
 HIDDEN = 500
 
@@ -94,73 +92,8 @@ def jax_made(x_all, lr):
     return step
 
 
-def _model():
-    import gendsl.models as zoo
-
-    return zoo.made(x_dim=784, hidden=(HIDDEN,))
-
-
-def gendsl_step(x_all, lr, backend, device):
-    from gendsl.inference import MLE
-    from gendsl.inference.engines import make_engine
-
-    model = _model()
-    engine = make_engine(model, backend, "float32", device if backend == "pyro" else None)
-    return engine.stepper(MLE(), {"x": x_all}, {}, lr, 0, model.init_params(0)).step
-
-
-def pyro_svi_step(x_all, lr, device):
-    import pyro
-    import torch
-
-    model_fn, guide_fn = _model().to_pyro(device=device)
-    pyro.clear_param_store()
-    svi = pyro.infer.SVI(model_fn, guide_fn, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO())
-    x_all = torch.as_tensor(x_all, dtype=torch.float32, device=device)
-
-    def step(idx):
-        return svi.step({"x": x_all[torch.as_tensor(idx, device=device)]})
-
-    return step
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True, help="binarized_mnist.npz")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per implementation per round")
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=0, help="PyTorch intra-op threads (0: its default)")
-    args = parser.parse_args()
-
-    import jax
-    import torch
-
-    from gendsl.data import binarized_mnist
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    x = binarized_mnist(args.data, "train")
-    lr = 1e-3
-    impls = {
-        "torch": torch_made(x, lr, args.device),
-        "gendsl-pyro": gendsl_step(x, lr, "pyro", args.device),
-        "pyro-svi": pyro_svi_step(x, lr, args.device),
-        "jax": jax_made(x, lr),
-        "gendsl-numpyro": gendsl_step(x, lr, "numpyro", args.device),
-    }
-    groups = [["torch", "gendsl-pyro", "pyro-svi"], ["jax", "gendsl-numpyro"]]
-    med = median_step_ms(impls, groups, len(x), args.batch, args.rounds, args.steps)
-    base = {"torch": "torch", "gendsl-pyro": "torch", "pyro-svi": "torch", "jax": "jax", "gendsl-numpyro": "jax"}
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
-    print(f"device: {device}; jax: {jax.devices()[0]}; torch threads {torch.get_num_threads()}; "
-          f"batch {args.batch}; {args.rounds * args.steps} timed steps each")
-    print("| implementation | median step ms | ratio to hand-written |")
-    print("|---|---|---|")
-    for name in ("torch", "gendsl-pyro", "pyro-svi", "jax", "gendsl-numpyro"):
-        if name in med:
-            print(f"| {name} | {med[name]:.3f} | {med[name] / med[base[name]]:.3f} |")
+    _timing.main(__doc__, lambda zoo: zoo.made(x_dim=784, hidden=(HIDDEN,)), lambda inference: inference.MLE(), torch_made, jax_made)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,13 @@ the hand-written baseline of its framework.
 
 from __future__ import annotations
 
-import argparse
-import platform
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import median_step_ms  # noqa: E402
+import _timing  # noqa: E402
 
 
 def torch_vae(x_all, lr, device):
@@ -107,74 +105,8 @@ def jax_vae(x_all, lr):
     return step
 
 
-def gendsl_step(x_all, lr, backend, device):
-    import gendsl.models as zoo
-    from gendsl.inference import ELBO
-    from gendsl.inference.engines import make_engine
-
-    model = zoo.vae(x_dim=784, z_dim=50, hidden=(200, 200))
-    engine = make_engine(model, backend, "float32", device if backend == "pyro" else None)
-    stepper = engine.stepper(ELBO(), {"x": x_all}, {}, lr, 0, model.init_params(0))
-    return stepper.step
-
-
-def pyro_svi_step(x_all, lr, device):
-    import pyro
-    import torch
-
-    import gendsl.models as zoo
-
-    model_fn, guide_fn = zoo.vae(x_dim=784, z_dim=50, hidden=(200, 200)).to_pyro()
-    pyro.clear_param_store()
-    svi = pyro.infer.SVI(model_fn, guide_fn, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO())
-    x_all = torch.as_tensor(x_all, dtype=torch.float32, device=device)
-
-    def step(idx):
-        return svi.step({"x": x_all[torch.as_tensor(idx, device=device)]})
-
-    return step
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True, help="binarized_mnist.npz")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per implementation per round")
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--skip-svi", action="store_true")
-    parser.add_argument("--threads", type=int, default=0, help="PyTorch intra-op threads (0: its default)")
-    args = parser.parse_args()
-
-    import jax
-    import torch
-
-    from gendsl.data import binarized_mnist
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    x = binarized_mnist(args.data, "train")
-    lr = 1e-3
-    impls = {
-        "torch": torch_vae(x, lr, args.device),
-        "gendsl-pyro": gendsl_step(x, lr, "pyro", args.device),
-        "jax": jax_vae(x, lr),
-        "gendsl-numpyro": gendsl_step(x, lr, "numpyro", args.device),
-    }
-    if not args.skip_svi:
-        impls["pyro-svi"] = pyro_svi_step(x, lr, args.device)
-
-    groups = [["torch", "gendsl-pyro", "pyro-svi"], ["jax", "gendsl-numpyro"]]
-    med = median_step_ms(impls, groups, len(x), args.batch, args.rounds, args.steps)
-    base = {"torch": "torch", "gendsl-pyro": "torch", "pyro-svi": "torch", "jax": "jax", "gendsl-numpyro": "jax"}
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
-    print(f"device: {device}; jax: {jax.devices()[0]}; torch threads {torch.get_num_threads()}; "
-          f"batch {args.batch}; {args.rounds * args.steps} timed steps each")
-    print("| implementation | median step ms | ratio to hand-written |")
-    print("|---|---|---|")
-    for name in ("torch", "gendsl-pyro", "pyro-svi", "jax", "gendsl-numpyro"):
-        if name in med:
-            print(f"| {name} | {med[name]:.3f} | {med[name] / med[base[name]]:.3f} |")
+    _timing.main(__doc__, lambda zoo: zoo.vae(x_dim=784, z_dim=50, hidden=(200, 200)), lambda inference: inference.ELBO(), torch_vae, jax_vae)
 
 
 if __name__ == "__main__":
