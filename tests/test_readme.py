@@ -15,3 +15,4 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
         exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "gmm.svg").exists()
     assert namespace["fit"].log_likelihood(namespace["x"][:5], k=10).shape == (5,)
+    assert abs(namespace["chain"].log_prob(namespace["x"][:5]).mean()) < 64 * 0.7  # better than coin flips
