@@ -96,6 +96,7 @@ class Lowered:
         Args:
             missing: site -> boolean backend array, True where observed; the
                 site's missing entries are marginalised (masked elementwise).
+            training: ``False``, or a training step's random stream.
         """
         elementwise = {}
         for name, observed in (missing or {}).items():
@@ -112,6 +113,10 @@ class Lowered:
 
     def log_prob_rows(self, params, data, missing=None, keep=(), dtype=None, training=False):
         """Exact per-row log-likelihood, discrete latents summed out.
+
+        Args:
+            training: ``False``, or a training step's random stream (see
+                :class:`gendsl.backends.interpret.Context`).
 
         Returns:
             ``(rows, global_logp)``: rows of shape ``(N,)`` (or ``(N, K)`` with
