@@ -332,8 +332,8 @@ class FVSBN(MADE):
     parameters (a strictly triangular weight matrix in the ordering, plus biases).
 
     Example:
-        >>> FVSBN("fvsbn", x_dim=4).masks()[0][0].sum()   # 4 * 3 / 2 free weights
-        6.0
+        >>> int(FVSBN("fvsbn", x_dim=4).masks()[0][0].sum())   # 4 * 3 / 2 free weights
+        6
     """
 
     def __init__(self, name, x_dim, params_per_dim=1, ordering="natural", seed=0):
