@@ -236,6 +236,9 @@ class MADE(AutoregressiveNet):
         ordering: ``"natural"``, ``"random"`` (one per mask), or a permutation.
         activation: between layers, one of :data:`ACTIVATIONS`.
         seed: draws the random orderings and the hidden units' degrees.
+        direct: add masked direct input-output connections (an FVSBN path
+            beside the hidden layers, weights ``"<name>.direct.weight"``,
+            starting at zero); on binarised MNIST they speed training up markedly.
 
     Example:
         >>> net = MADE("made", x_dim=3, hidden=[4])
@@ -248,9 +251,10 @@ class MADE(AutoregressiveNet):
     ordering: object = "natural"
     activation: str = "relu"
     seed: int = 0
+    direct: bool = False
 
     def __init__(self, name, x_dim, hidden=(500,), params_per_dim=1, num_masks=1, ordering="natural",
-                 activation="relu", seed=0):
+                 activation="relu", seed=0, direct=False):
         _check_common(name, x_dim, params_per_dim)
         hidden = tuple(int(h) for h in hidden)
         if hidden and min(hidden) < 1:
@@ -263,7 +267,7 @@ class MADE(AutoregressiveNet):
             ordering = tuple(int(i) for i in ordering)
         for key, value in (("name", name), ("x_dim", int(x_dim)), ("params_per_dim", int(params_per_dim)),
                            ("hidden", hidden), ("mask_count", int(num_masks)), ("ordering", ordering),
-                           ("activation", activation), ("seed", int(seed))):
+                           ("activation", activation), ("seed", int(seed)), ("direct", bool(direct))):
             object.__setattr__(self, key, value)
         _ordering(name, self.x_dim, ordering, np.random.default_rng(0))  # validates
         self.__post_init__()
@@ -280,6 +284,16 @@ class MADE(AutoregressiveNet):
         """One ``(num_masks, out, in)`` 0/1 array per layer."""
         return self._structure()[1]
 
+    def direct_masks(self) -> np.ndarray:
+        """``(num_masks, x_dim * params_per_dim, x_dim)``: output ``d`` sees the inputs before it."""
+        return self._structure()[2]
+
+    def init(self, seed: int) -> dict:
+        out = super().init(seed)
+        if self.direct:
+            out[f"{self.name}.direct.weight"] = np.zeros_like(out[f"{self.name}.direct.weight"])
+        return out
+
     def _structure(self):
         cache = _MASK_CACHE.get(self)
         if cache is None:
@@ -292,11 +306,14 @@ class MADE(AutoregressiveNet):
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             shapes[f"{i}.weight"] = (b, a)
             shapes[f"{i}.bias"] = (b,)
+        if self.direct:
+            shapes["direct.weight"] = (self.x_dim * self.params_per_dim, self.x_dim)
         return shapes
 
     def label(self) -> str:
         sizes = "-".join(map(str, (self.x_dim, *self.hidden, self.x_dim * self.params_per_dim)))
-        return f"MADE {sizes}" + (f" x{self.num_masks} masks" if self.num_masks > 1 else "")
+        return (f"MADE {sizes}" + (" + direct" if self.direct else "")
+                + (f" x{self.num_masks} masks" if self.num_masks > 1 else ""))
 
 
 _MASK_CACHE: dict = {}
@@ -306,7 +323,7 @@ def _made_masks(spec: MADE):
     """Orderings and layer masks of a MADE (Germain et al., section 4)."""
     rng = np.random.default_rng([spec.seed, spec.x_dim, len(spec.hidden)])
     d, p = spec.x_dim, spec.params_per_dim
-    orders, layers = [], [[] for _ in range(len(spec.hidden) + 1)]
+    orders, layers, direct = [], [[] for _ in range(len(spec.hidden) + 1)], []
     for m in range(spec.num_masks):
         order = _ordering(spec.name, d, spec.ordering, rng) if (m == 0 or spec.ordering == "random") else orders[0]
         orders.append(order)
@@ -321,7 +338,8 @@ def _made_masks(spec: MADE):
             prev = deg
         out_deg = np.repeat(degree_in, p)          # output (dim, param) at index dim * p + param
         layers[-1].append((out_deg[:, None] > prev[None, :]).astype(np.float64))
-    return np.stack(orders), [np.stack(masks) for masks in layers]
+        direct.append((out_deg[:, None] > degree_in[None, :]).astype(np.float64))
+    return np.stack(orders), [np.stack(masks) for masks in layers], np.stack(direct)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def nade(x_dim=784, hidden=500, family="bernoulli", n_levels=17, ordering="natur
 
 @gd.model
 def made(x_dim=784, hidden=(500,), family="bernoulli", n_levels=17, num_masks=1, ordering="natural",
-         activation="relu", seed=0):
+         activation="relu", seed=0, direct=False):
     """Masked autoencoder for distribution estimation: an MLP whose masks make
     output ``i`` see only ``x_<i``. With ``num_masks > 1`` it is an ensemble
     of masks (and orderings, with ``ordering="random"``): trained on one random
@@ -94,6 +94,7 @@ def made(x_dim=784, hidden=(500,), family="bernoulli", n_levels=17, num_masks=1,
         ordering: ``"natural"``, ``"random"`` or a permutation.
         activation: hidden nonlinearity.
         seed: draws the orderings and connectivity.
+        direct: add masked direct input-output connections (see ``nn.MADE``).
 
     Default objective: ``mle``.
 
@@ -104,7 +105,7 @@ def made(x_dim=784, hidden=(500,), family="bernoulli", n_levels=17, num_masks=1,
     conditional, p = _conditional(family, n_levels)
     hidden = (int(hidden),) if isinstance(hidden, int) else tuple(hidden)
     net = nn.MADE("made", x_dim, hidden=hidden, params_per_dim=p, num_masks=num_masks, ordering=ordering,
-                  activation=activation, seed=seed)
+                  activation=activation, seed=seed, direct=direct)
     _chain(net, conditional)
 
 

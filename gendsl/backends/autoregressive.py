@@ -41,13 +41,19 @@ def made_forward(backend, spec: MADE, params: dict, prefix: str):
     like = backend.like(layers[0][0])
     masks = [_const(backend, (spec, i), m, like) for i, m in enumerate(spec.masks())]
     out_shape = (spec.x_dim, spec.params_per_dim)
+    if spec.direct:
+        w_direct = params[prefix + "direct.weight"]
+        m_direct = _const(backend, (spec, "direct"), spec.direct_masks(), like)
 
     def forward(x, mask=None):
         m = 0 if mask is None else mask
+        inputs = x
         for i, (w, b) in enumerate(layers):
             x = ops["linear"](x, w * ops["take0"](masks[i], m), b)
             if i < n - 1:
                 x = act(x)
+        if spec.direct:
+            x = x + ops["matmul"](inputs, ops["transpose"](w_direct * ops["take0"](m_direct, m)))
         return ops["reshape"](x, tuple(x.shape[:-1]) + out_shape)
 
     return forward

@@ -23,7 +23,7 @@ CASES = [
      lambda r, n: {"x": (r.random((n, 5)) < 0.4).astype(float)}),
     ("nade", zoo.nade, dict(x_dim=5, hidden=6, ordering="random"),
      lambda r, n: {"x": (r.random((n, 5)) < 0.4).astype(float)}),
-    ("made-ensemble", zoo.made, dict(x_dim=5, hidden=(8, 8), num_masks=3, ordering="random"),
+    ("made-ensemble", zoo.made, dict(x_dim=5, hidden=(8, 8), num_masks=3, ordering="random", direct=True),
      lambda r, n: {"x": (r.random((n, 5)) < 0.4).astype(float)}),
     ("made-categorical", zoo.made, dict(x_dim=4, hidden=(8,), family="categorical", n_levels=5),
      lambda r, n: {"x": r.integers(0, 5, (n, 4))}),
