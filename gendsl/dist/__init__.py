@@ -177,7 +177,7 @@ def MixtureSameFamily(mixture_distribution: Distribution, component_distribution
     return Distribution(spec)
 
 
-# conditional family of a chain -> (numbers per dimension, dtype of values)
+# conditional family of a chain -> what its network gives per dimension
 CONDITIONALS = {
     "Bernoulli": "logits",
     "Categorical": "logits of the K levels",
