@@ -164,9 +164,20 @@ def _ordering(spec_name: str, x_dim: int, ordering, rng: np.random.Generator) ->
     return order.astype(np.int64)
 
 
-def _check_common(name, x_dim, params_per_dim):
+def _init_chain_net(spec, kind: str, name, x_dim, params_per_dim, activation, ordering, **fields) -> None:
+    """Validates and sets the fields every autoregressive network has (plus ``fields``)."""
     if int(x_dim) < 1 or int(params_per_dim) < 1:
-        raise ModelError(f"network {name!r}: x_dim and params_per_dim must be >= 1, got {x_dim}, {params_per_dim}")
+        raise ModelError(f"nn.{kind} {name!r}: x_dim and params_per_dim must be >= 1, got {x_dim}, {params_per_dim}")
+    if activation not in ACTIVATIONS:
+        raise ModelError(f"nn.{kind} {name!r}: unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+    if not isinstance(ordering, str):
+        ordering = tuple(int(i) for i in ordering)
+    _ordering(name, int(x_dim), ordering, np.random.default_rng(0))  # validates
+    values = dict(name=name, x_dim=int(x_dim), params_per_dim=int(params_per_dim), activation=activation,
+                  ordering=ordering, **fields)
+    for key, value in values.items():
+        object.__setattr__(spec, key, value)
+    spec.__post_init__()
 
 
 @dataclass(frozen=True)
@@ -255,22 +266,13 @@ class MADE(AutoregressiveNet):
 
     def __init__(self, name, x_dim, hidden=(500,), params_per_dim=1, num_masks=1, ordering="natural",
                  activation="relu", seed=0, direct=False):
-        _check_common(name, x_dim, params_per_dim)
         hidden = tuple(int(h) for h in hidden)
         if hidden and min(hidden) < 1:
             raise ModelError(f"nn.MADE {name!r}: hidden widths must be >= 1, got {hidden}")
         if int(num_masks) < 1:
             raise ModelError(f"nn.MADE {name!r}: num_masks must be >= 1, got {num_masks}")
-        if activation not in ACTIVATIONS:
-            raise ModelError(f"nn.MADE {name!r}: unknown activation {activation!r}; choose one of {ACTIVATIONS}")
-        if not isinstance(ordering, str):
-            ordering = tuple(int(i) for i in ordering)
-        for key, value in (("name", name), ("x_dim", int(x_dim)), ("params_per_dim", int(params_per_dim)),
-                           ("hidden", hidden), ("mask_count", int(num_masks)), ("ordering", ordering),
-                           ("activation", activation), ("seed", int(seed)), ("direct", bool(direct))):
-            object.__setattr__(self, key, value)
-        _ordering(name, self.x_dim, ordering, np.random.default_rng(0))  # validates
-        self.__post_init__()
+        _init_chain_net(self, "MADE", name, x_dim, params_per_dim, activation, ordering, hidden=hidden,
+                        mask_count=int(num_masks), seed=int(seed), direct=bool(direct))
 
     @property
     def num_masks(self) -> int:
@@ -395,19 +397,10 @@ class NADE(AutoregressiveNet):
     seed: int = 0
 
     def __init__(self, name, x_dim, hidden=500, params_per_dim=1, ordering="natural", activation="sigmoid", seed=0):
-        _check_common(name, x_dim, params_per_dim)
         if int(hidden) < 1:
             raise ModelError(f"nn.NADE {name!r}: hidden must be >= 1, got {hidden}")
-        if activation not in ACTIVATIONS:
-            raise ModelError(f"nn.NADE {name!r}: unknown activation {activation!r}; choose one of {ACTIVATIONS}")
-        if not isinstance(ordering, str):
-            ordering = tuple(int(i) for i in ordering)
-        for key, value in (("name", name), ("x_dim", int(x_dim)), ("params_per_dim", int(params_per_dim)),
-                           ("hidden", int(hidden)), ("ordering", ordering), ("activation", activation),
-                           ("seed", int(seed))):
-            object.__setattr__(self, key, value)
-        _ordering(name, self.x_dim, ordering, np.random.default_rng(0))
-        self.__post_init__()
+        _init_chain_net(self, "NADE", name, x_dim, params_per_dim, activation, ordering, hidden=int(hidden),
+                        seed=int(seed))
 
     @property
     def orderings(self) -> np.ndarray:

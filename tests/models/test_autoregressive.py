@@ -160,7 +160,7 @@ def test_log_prob_of_784_pixels_is_one_network_pass(name, backend, monkeypatch):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_training_draws_one_mask_per_step_and_improves(backend):
+def test_a_mask_ensemble_trains(backend):
     x = (np.random.default_rng(0).random((200, 8)) < np.linspace(0.1, 0.9, 8)).astype(float)
     model = zoo.made(x_dim=8, hidden=(16,), num_masks=3, ordering="random")
     start = -Fitted(model, backend, model.init_params(0)).log_prob(x).mean()
