@@ -12,7 +12,7 @@ Example:
     'loc: param (2,)\\nx: Normal (N_data, 2) in [data]'
 """
 
-from . import dist, nn, ops
+from . import dist, nn, ops, transforms
 from .errors import (
     DataError,
     GendslError,
@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "model", "Model", "ModelFactory",
     "sample", "observe", "param", "plate", "deterministic",
-    "dist", "ops", "nn",
+    "dist", "ops", "nn", "transforms",
     "load", "objectives", "data", "models", "inference",
     "GendslError", "ModelError", "ShapeError", "SiteError", "DataError", "ObjectiveError",
     "UnknownNameError", "TrainingError",

@@ -1,10 +1,10 @@
 """Objectives, training and evaluation (``gendsl.inference``)."""
 
-from . import objectives
+from . import metrics, objectives
 from .fitted import Fitted, load
 from .elbo import ELBO, IWAE
 from .mle import MLE
 from .objectives import OBJECTIVES, Objective, register
 from .train import fit
 
-__all__ = ["fit", "Fitted", "load", "objectives", "Objective", "OBJECTIVES", "register", "MLE", "ELBO", "IWAE"]
+__all__ = ["fit", "Fitted", "load", "metrics", "objectives", "Objective", "OBJECTIVES", "register", "MLE", "ELBO", "IWAE"]

@@ -188,8 +188,11 @@ class Fitted:
         return self._rows_in_batches(data, rows, batch_size)
 
     def encode(self, data) -> np.ndarray | dict:
-        """The guide's mean of the latent site(s): an array if there is one latent, else a dict."""
-        self._need_guide("encode")
+        """The guide's mean of the latent site(s): an array if there is one
+        latent, else a dict. For a flow (no guide), the base-space value
+        ``z = t_1^-1(... t_n^-1(x))`` of its observed site."""
+        if not self.engine.lowered.flow_sites:
+            self._need_guide("encode")
         batch, _ = self._prepare(data)
         with self._no_grad():
             means = self.engine.encode(self.engine.params_in(self.params), batch)
@@ -198,10 +201,11 @@ class Fitted:
 
     def decode(self, latents) -> np.ndarray | dict:
         """The mean of the observed site(s) given latent values (an array for a
-        model with one latent site, else a dict ``{site: array}``)."""
+        model with one latent site, else a dict ``{site: array}``). For a
+        flow: its observed site pushed forward from base-space values."""
         if not isinstance(latents, dict):
             guided = [s.name for s in self.model.guide_ir.sites] if self.model.guide_ir else \
-                [s.name for s in self.model.ir.latent]
+                [s.name for s in self.model.ir.latent] or list(self.engine.lowered.flow_sites)
             if len(guided) != 1:
                 raise SiteError(f"decode: model {self.model.name!r} has latents {guided}; pass a dict")
             latents = {guided[0]: latents}

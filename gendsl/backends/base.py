@@ -66,6 +66,10 @@ class Backend:
         ``seed=None`` means no explicit seed."""
         raise NotImplementedError
 
+    def fori_loop(self, n: int, body, init):
+        """``init`` after ``n`` applications of ``body`` (a chain's slow direction)."""
+        raise NotImplementedError
+
     def batch_shape(self, d) -> tuple:
         return tuple(d.batch_shape)
 
@@ -85,6 +89,30 @@ class Backend:
         levels = self.ops["cumsum"](self.ops["ones_like"](probs), axis=-1) - 1.0  # 0, 1, ..., L-1
         return self.broadcast_to(self.ops["sum"](probs * levels, axis=-1),
                                  tuple(d.batch_shape) + tuple(d.event_shape))
+
+    def to_base(self, d, x):
+        """A flow site's data ``x`` mapped to its base distribution's space
+        (dequantised values at the centre of their bins)."""
+        while not hasattr(d, "transforms"):  # Independent / Expanded / Masked / Dequantized wrappers
+            if hasattr(d, "levels"):
+                x = (self.to_float(x, d.like) + 0.5) / d.levels
+            d = d.base_dist
+        for t in reversed(d.transforms):
+            x = t.inv(x)
+        return x
+
+    def from_base(self, d, z):
+        """Base-space values ``z`` of a flow site pushed through its transforms
+        (then floored to integer levels where the site is dequantised)."""
+        levels = None
+        while not hasattr(d, "transforms"):
+            levels = getattr(d, "levels", levels)
+            d = d.base_dist
+        for t in d.transforms:
+            z = t(z)
+        if levels is not None:
+            z = self.ops["clip"](self.ops["floor"](z * levels), 0, levels - 1)
+        return z
 
     # -- parameters --------------------------------------------------------------
     def constrain(self, constraint: str, u):

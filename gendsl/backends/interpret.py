@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ir
+from ..dist import RUN_AWARE
 from ..shapes import concrete
 
 __all__ = ["Context", "lower", "run", "lower_arg", "lower_dist"]
@@ -99,11 +100,11 @@ def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False) -> Calla
         else:
             wrappers.append((kind, lambda ctx, n=arg: n))
 
-    chain = spec.family == "Autoregressive"
+    run_aware = spec.family in RUN_AWARE
 
     def build(ctx: Context):
         kwargs = {k: g(ctx) for k, g in getters.items()}
-        if chain:  # the chain samples in the run's dtype and knows whether it is training
+        if run_aware:  # chains and dequantisation know whether they are training, and the run's dtype
             kwargs.update(training=ctx.training, like=ctx.dtype)
         d = family(**kwargs)
         for kind, get in wrappers:

@@ -25,7 +25,8 @@ from numpyro.distributions.transforms import biject_to
 
 from ..dist import FAMILIES
 from ..nn import FVSBN, MADE, MLP, NADE
-from . import autoregressive
+from ..transforms import Bijector, Permute, Reverse, Sigmoid
+from . import autoregressive, flows
 from .base import Backend
 from .interpret import Context, run
 
@@ -78,6 +79,9 @@ OPS = {
     "linear": lambda x, w, b: x @ w.T + b,
     "take0": lambda a, i: a[i] if isinstance(i, (int, np.integer)) else jnp.take(jnp.asarray(a), i, axis=0),
     "argmax": lambda x, axis=-1: jnp.argmax(x, axis=axis),
+    # backend-internal: used by the flows
+    "solve_triangular": lambda a, b, lower, unit: jax.scipy.linalg.solve_triangular(
+        a, b.reshape(-1, b.shape[-1]).T, lower=lower, unit_diagonal=unit).T.reshape(b.shape),
 }
 
 _CONSTRAINTS = {
@@ -182,9 +186,106 @@ def _masked_to_flax(spec, weights: dict, prefix: str) -> dict:
     return {"params": {k.replace(".", "_"): jnp.asarray(weights[prefix + k]) for k in spec.param_shapes()}}
 
 
-# network spec type -> (functional forward, Flax module factory, weights -> Flax params)
+class JaxBijection(ndist.transforms.Transform):
+    """A ``gendsl.transforms`` spec with weights ``params[prefix + key]`` as a
+    NumPyro ``Transform``. The log-determinant computed with a value is kept
+    with it, so ``TransformedDistribution.log_prob`` runs each transform once."""
+
+    domain = ncons.real_vector
+    codomain = ncons.real_vector
+
+    def __init__(self, spec, params: dict, prefix: str = ""):
+        self.spec, self.params, self.prefix = spec, params, prefix
+        self._impl = flows.bijection(BACKEND, spec, params, prefix)
+        self._log_det = None
+
+    def __call__(self, x):
+        y, ld = self._impl.forward(x)
+        self._log_det = (x, y, ld)
+        return y
+
+    def _inverse(self, y):
+        x, ld = self._impl.inverse(y)
+        self._log_det = (x, y, ld)
+        return x
+
+    def log_abs_det_jacobian(self, x, y, intermediates=None):
+        kept = self._log_det
+        if kept is not None and kept[0] is x and kept[1] is y:
+            return kept[2]
+        return self._impl.log_det(x, y)
+
+    def tree_flatten(self):
+        return (self.params,), (self.spec, self.prefix)
+
+    @classmethod
+    def tree_unflatten(cls, aux_data, children):
+        return cls(aux_data[0], children[0], aux_data[1])
+
+
+def _permute(spec):
+    return ndist.transforms.PermuteTransform(np.asarray(spec.perm))
+
+
+def _sigmoid(spec):
+    a = spec.alpha
+    squash = ndist.transforms.ComposeTransform([
+        ndist.transforms.SigmoidTransform(),
+        ndist.transforms.AffineTransform(-a / (1 - 2 * a), 1 / (1 - 2 * a)),
+    ])
+    return ndist.transforms.IndependentTransform(squash, 1)
+
+
+# stateless transform spec type -> NumPyro's own transform
+STATELESS = {Permute: _permute, Reverse: _permute, Sigmoid: _sigmoid}
+
+
+def _transformed(base_dist, transforms, specs=None, validate_args=None):
+    """``dist.TransformedDistribution``: NumPyro's, with gendsl's transforms."""
+    chain = [t if isinstance(t, ndist.transforms.Transform) else STATELESS[type(t)](t) for t in transforms]
+    return ndist.TransformedDistribution(base_dist, chain, validate_args=validate_args)
+
+
+class JaxDequantized(ndist.Distribution):
+    """``dist.Dequantized`` for NumPyro: integer levels scored as
+    ``base.log_prob((x + u) / levels) - d log(levels)``, ``u ~ U(0, 1)``
+    (from the step's key while training, the fixed draw of
+    :func:`gendsl.backends.flows.fixed_noise` otherwise)."""
+
+    arg_constraints = {}
+
+    def __init__(self, base_dist, levels, training=False, like=None, validate_args=None):
+        self.base_dist, self.levels, self.training = base_dist, int(levels), training
+        self.like = like or jnp.result_type(float)
+        super().__init__(base_dist.batch_shape, base_dist.event_shape, validate_args=validate_args)
+
+    @property
+    def support(self):
+        return ncons.independent(ncons.integer_interval(0, self.levels - 1), len(self.event_shape))
+
+    def expand(self, batch_shape):
+        return JaxDequantized(self.base_dist.expand(batch_shape), self.levels, self.training, self.like,
+                              self._validate_args)
+
+    def log_prob(self, value):
+        x = value.astype(self.like)
+        if self.training is not False:
+            u = jax.random.uniform(self.training.next("$dequantize"), x.shape, self.like)
+        else:
+            u = flows.fixed_noise(x.shape).astype(self.like)  # a constant under jit
+        d = float(np.prod(self.event_shape))
+        return self.base_dist.log_prob((x + u) / self.levels) - d * np.log(self.levels)
+
+    def sample(self, key, sample_shape=()):
+        y = self.base_dist.sample(key, sample_shape)
+        return jnp.clip(jnp.floor(y * self.levels), 0, self.levels - 1).astype(jnp.int32)
+
+
+# network spec type -> (functional forward, Flax module factory, weights -> Flax params);
+# a flow's transforms have no Flax module: plain programs hold their weights in one numpyro.param
 NETS = {MLP: (_mlp, _flax_mlp, _mlp_to_flax),
-        **{cls: (_masked, FlaxMasked, _masked_to_flax) for cls in (MADE, FVSBN, NADE)}}
+        **{cls: (_masked, FlaxMasked, _masked_to_flax) for cls in (MADE, FVSBN, NADE)},
+        **{cls: (JaxBijection, None, None) for cls in flows.BIJECTIONS}}
 
 
 _SUPPORT = {"Bernoulli": lambda spec: ncons.boolean,
@@ -289,6 +390,8 @@ class NumPyroBackend(Backend):
         self.dists = {name: getattr(ndist, name) for name in FAMILIES if hasattr(ndist, name)}
         self.dists["OneHotCategorical"] = OneHotCategorical
         self.dists["Autoregressive"] = JaxAutoregressive
+        self.dists["TransformedDistribution"] = _transformed
+        self.dists["Dequantized"] = JaxDequantized
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):
@@ -321,6 +424,10 @@ class NumPyroBackend(Backend):
 
     def rng(self, seed=None):
         return _JaxRNG(seed)
+
+    def fori_loop(self, n: int, body, init):
+        """``init`` after ``n`` applications of ``body`` (``lax.fori_loop``: one traced body)."""
+        return jax.lax.fori_loop(0, n, lambda i, carry: body(carry), init)
 
     # -- distributions ------------------------------------------------------------------
     def sample(self, d, rng, shape):
@@ -410,6 +517,10 @@ class _NumPyroHandler:
 
     def net(self, node, ctx):
         spec = self.nets[node.name]
+        if isinstance(spec, Bijector):  # a flow transform: its weights as one param dict
+            weights = numpyro.param(f"{node.name}$params", {k: jnp.asarray(self.init[f"{node.name}.{k}"])
+                                                            for k in spec.param_shapes()})
+            return JaxBijection(spec, weights, "")
         module = self.backend.module(spec)
         init = self.backend.flax_params(spec, self.init, node.name + ".")
         variables = numpyro.param(f"{node.name}$params", init["params"])

@@ -21,6 +21,9 @@ from .interpret import Context, lower, lower_dist, run
 
 __all__ = ["Lowered"]
 
+# families whose sites encode to a base space (Fitted.encode / decode without a guide)
+_FLOWS = ("TransformedDistribution", "Dequantized")
+
 # A value inside each support, written where data are missing (then masked).
 _FILL = {"positive": 1.0, "unit_interval": 0.5}
 
@@ -233,14 +236,30 @@ class Lowered:
         model, guide = self.particle_terms(params, data, k, rng, missing)
         return self.reduce_particles(model.factors, guide.factors, model.enum_dims, model.sizes, k)
 
+    @property
+    def flow_sites(self) -> tuple:
+        """Observed sites that are flows (``TransformedDistribution``, possibly dequantised)."""
+        return tuple(s.name for s in self.program.observed if s.dist.family in _FLOWS)
+
     def encode(self, params, data) -> dict:
-        """The guide's mean of every latent site, ``{site: (N,) + event}``."""
+        """The guide's mean of every latent site, ``{site: (N,) + event}``;
+        for a flow without a guide, each flow site's base-space value ``z``."""
+        if self.model.guide_ir is None and self.flow_sites:
+            handler = SampleHandler(self.backend, self.backend.rng(None), data)
+            run(self.steps, self.context(params, data, handler))
+            return {name: self.backend.to_base(handler.dists[name], data[name]) for name in self.flow_sites}
         guide = self.run_guide(params, data, 1, self.backend.rng(None))  # means only: any stream will do
         guide_ir = self.model.guide_ir
         return {name: self.backend.mean(d, guide_ir[name].dist.family) for name, d in guide.dists.items()}
 
     def decode(self, params, latents: dict, n: int) -> dict:
-        """The mean of every observed site given ``latents`` (one row each)."""
+        """The mean of every observed site given ``latents`` (one row each);
+        for a flow, ``latents`` are base-space values of its flow sites."""
+        flows = self.flow_sites
+        if flows and set(latents) <= set(flows):
+            handler = SampleHandler(self.backend, self.backend.rng(None), latents)
+            run(self.steps, self.context(params, latents, handler, n=n))
+            return {name: self.backend.from_base(handler.dists[name], z) for name, z in latents.items()}
         handler = SampleHandler(self.backend, self.backend.rng(None), latents)  # means only
         ctx = self.context(params, latents, handler, n=n)
         run(self.steps, ctx)

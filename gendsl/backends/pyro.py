@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import operator
 
 import numpy as np
@@ -26,7 +27,8 @@ from pyro.distributions import constraints as pcons
 
 from ..dist import FAMILIES
 from ..nn import FVSBN, MADE, MLP, NADE
-from . import autoregressive
+from ..transforms import Permute, Reverse, Sigmoid
+from . import autoregressive, flows
 from .base import Backend
 from .interpret import Context, run
 
@@ -65,6 +67,13 @@ def _slice_axis(x, start, stop, axis):
 
 def _getitem(x, *index):
     return x[index if len(index) != 1 else index[0]]
+
+
+def _solve_triangular(a, b, lower, unit):
+    """Solves ``a v = b_row`` for every row of ``b`` (``(..., d)``)."""
+    flat = b.reshape(-1, b.shape[-1]).T                      # (d, rows)
+    v = torch.linalg.solve_triangular(a, flat, upper=not lower, unitriangular=unit)
+    return v.T.reshape(b.shape)
 
 
 def _astype(x, dtype):
@@ -113,6 +122,8 @@ OPS = {
     "linear": F.linear,
     "take0": lambda a, i: a[i],
     "argmax": lambda x, axis=-1: torch.argmax(x, dim=axis),
+    # backend-internal: used by the flows
+    "solve_triangular": _solve_triangular,
 }
 
 _CONSTRAINTS = {
@@ -170,32 +181,151 @@ class TorchMasked(torch.nn.Module):
     def __init__(self, spec):
         super().__init__()
         self.spec = spec
-        groups: dict = {}
-        for key, shape in spec.param_shapes().items():
-            layer, leaf = key.split(".")
-            groups.setdefault(layer, {})[leaf] = shape
-        for layer, shapes in groups.items():
-            self.add_module(layer, _ParamPair(shapes))
+        _add_parameters(self, spec.param_shapes())
 
     def forward(self, x, mask=None):
         params = dict(self.named_parameters())
         return autoregressive.forward_for(self.spec)(BACKEND, self.spec, params, "")(x, mask)
 
 
-class _ParamPair(torch.nn.Module):
-    def __init__(self, shapes):
-        super().__init__()
-        for leaf, shape in shapes.items():
-            self.register_parameter(leaf, torch.nn.Parameter(torch.zeros(shape)))
+def _add_parameters(module: torch.nn.Module, shapes: dict) -> None:
+    """Registers a zero parameter per gendsl weight name; a dotted name
+    (``"0.weight"``) nests submodules, so ``state_dict`` keys are the names."""
+    for key, shape in shapes.items():
+        *path, leaf = key.split(".")
+        owner = module
+        for part in path:
+            if part not in owner._modules:
+                owner.add_module(part, torch.nn.Module())
+            owner = owner._modules[part]
+        owner.register_parameter(leaf, torch.nn.Parameter(torch.zeros(shape)))
 
 
 def _masked(spec, params, prefix):
     return autoregressive.forward_for(spec)(BACKEND, spec, params, prefix)
 
 
+class _BijectionCalls:
+    """``Transform`` methods over a :class:`gendsl.backends.flows.Bijection`
+    (from ``self._bijection()``). The log-determinant computed with a value
+    is kept with it, so ``TransformedDistribution.log_prob`` (``inv`` then
+    ``log_abs_det_jacobian``) runs each transform once."""
+
+    domain = pcons.independent(pcons.real, 1)
+    codomain = pcons.independent(pcons.real, 1)
+    bijective = True
+
+    def _call(self, x):
+        y, ld = self._bijection().forward(x)
+        self._log_det = (x, y, ld)
+        return y
+
+    def _inverse(self, y):
+        x, ld = self._bijection().inverse(y)
+        self._log_det = (x, y, ld)
+        return x
+
+    def log_abs_det_jacobian(self, x, y):
+        kept = getattr(self, "_log_det", None)
+        if kept is not None and kept[0] is x and kept[1] is y:
+            return kept[2]
+        return self._bijection().log_det(x, y)
+
+
+class TorchBijection(_BijectionCalls, torch.distributions.Transform):
+    """A ``gendsl.transforms`` spec with given weights ``params[prefix + key]``
+    as a ``torch.distributions.Transform`` (gendsl's training path)."""
+
+    def __init__(self, spec, params: dict, prefix: str = ""):
+        super().__init__(cache_size=1)
+        self.spec = spec
+        self._impl = flows.bijection(BACKEND, spec, params, prefix)
+
+    def _bijection(self):
+        return self._impl
+
+
+class TorchBijector(_BijectionCalls, pdist.TransformModule):
+    """A ``gendsl.transforms`` spec as a Pyro ``TransformModule`` (plain Pyro
+    programs register it with ``pyro.module``); its ``state_dict`` keys are
+    gendsl's weight names."""
+
+    def __init__(self, spec):
+        super().__init__(cache_size=1)
+        self.spec = spec
+        _add_parameters(self, spec.param_shapes())
+
+    def _bijection(self):
+        return flows.bijection(BACKEND, self.spec, dict(self.named_parameters()), "")
+
+
+def _bijection(spec, params, prefix):
+    return TorchBijection(spec, params, prefix)
+
+
+def _permute(spec):
+    return pdist.transforms.Permute(torch.as_tensor(spec.perm))
+
+
+def _sigmoid(spec):
+    a = spec.alpha
+    squash = pdist.transforms.ComposeTransform([
+        pdist.transforms.SigmoidTransform(),
+        pdist.transforms.AffineTransform(-a / (1 - 2 * a), 1 / (1 - 2 * a)),
+    ])
+    return pdist.transforms.IndependentTransform(squash, 1)
+
+
+# stateless transform spec type -> Pyro's own transform
+STATELESS = {Permute: _permute, Reverse: _permute, Sigmoid: _sigmoid}
+
+
+def _transformed(base_dist, transforms, specs=None, validate_args=None):
+    """``dist.TransformedDistribution``: Pyro's, with gendsl's transforms."""
+    chain = [t if isinstance(t, torch.distributions.Transform) else STATELESS[type(t)](t) for t in transforms]
+    return pdist.TransformedDistribution(base_dist, chain, validate_args=validate_args)
+
+
+class TorchDequantized(pdist.TorchDistribution):
+    """``dist.Dequantized`` for Pyro: integer levels scored as
+    ``base.log_prob((x + u) / levels) - d log(levels)``, ``u ~ U(0, 1)``
+    (fresh while training, :func:`gendsl.backends.flows.fixed_noise` otherwise)."""
+
+    arg_constraints = {}
+    has_rsample = False
+
+    def __init__(self, base_dist, levels, training=False, like=None, validate_args=None):
+        self.base_dist, self.levels, self.training = base_dist, int(levels), training
+        self.like = like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
+        super().__init__(base_dist.batch_shape, base_dist.event_shape, validate_args=validate_args)
+
+    @property
+    def support(self):
+        return pcons.independent(pcons.integer_interval(0, self.levels - 1), len(self.event_shape))
+
+    def expand(self, batch_shape, _instance=None):
+        return TorchDequantized(self.base_dist.expand(batch_shape), self.levels, self.training, self.like,
+                                self._validate_args)
+
+    def log_prob(self, value):
+        x = value.to(self.like[0])
+        if self.training:
+            u = torch.rand_like(x)
+        else:
+            u = torch.as_tensor(flows.fixed_noise(tuple(x.shape)), dtype=x.dtype, device=x.device)
+        d = float(np.prod(self.event_shape))
+        return self.base_dist.log_prob((x + u) / self.levels) - d * math.log(self.levels)
+
+    @torch.no_grad()
+    def sample(self, sample_shape=torch.Size()):
+        y = self.base_dist.sample(sample_shape)
+        return torch.clamp(torch.floor(y * self.levels), 0, self.levels - 1).long()
+
+
 # network spec type -> (functional forward, torch.nn.Module class)
 NETS = {MLP: (_mlp, TorchMLP), MADE: (_masked, TorchMasked), FVSBN: (_masked, TorchMasked),
-        NADE: (_masked, TorchMasked)}
+        NADE: (_masked, TorchMasked),
+        **{cls: (_bijection, TorchBijector) for cls in flows.BIJECTIONS}}
 
 
 _SUPPORT = {"Bernoulli": lambda spec: pcons.boolean,
@@ -298,6 +428,8 @@ class PyroBackend(Backend):
             for name in FAMILIES if hasattr(pdist, name)
         }
         self.dists["Autoregressive"] = functools.partial(TorchAutoregressive, validate_args=validate)
+        self.dists["TransformedDistribution"] = functools.partial(_transformed, validate_args=validate)
+        self.dists["Dequantized"] = functools.partial(TorchDequantized, validate_args=validate)
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):
@@ -327,6 +459,12 @@ class PyroBackend(Backend):
 
     def rng(self, seed=None):
         return _TorchRNG(seed)
+
+    def fori_loop(self, n: int, body, init):
+        """``init`` after ``n`` applications of ``body`` (a Python loop: no host sync)."""
+        for _ in range(n):
+            init = body(init)
+        return init
 
     # -- distributions ------------------------------------------------------------------
     def sample(self, d, rng, shape):

@@ -124,6 +124,10 @@ register_family(Family(
     "Delta", {"v": 0, "log_density": 0}, (("v",),), defaults={"event_dim": 0},
     event=lambda s, l: s["v"][len(s["v"]) - int(l.get("event_dim", 0)):] if l.get("event_dim", 0) else (),
 ))
+# TransformedDistribution takes a distribution and transforms; gendsl.dist works out its shapes.
+register_family(Family("TransformedDistribution", {}, (("base_dist", "transforms"),)))
+# Dequantized takes a distribution; gendsl.dist works out its shapes.
+register_family(Family("Dequantized", {}, (("base_dist", "levels"),), support="integer_interval", dtype="int"))
 # Autoregressive takes a network; gendsl.dist.Autoregressive works out its shapes.
 register_family(Family("Autoregressive", {}, (("net",),)))
 # MixtureSameFamily takes distributions, not arrays; its shapes are worked out

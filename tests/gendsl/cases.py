@@ -29,6 +29,13 @@ CASES = [
      lambda r, n: {"x": r.integers(0, 5, (n, 4))}),
     ("rnade", zoo.rnade, dict(x_dim=3, hidden=6, components=2, ordering="random"),
      lambda r, n: {"x": r.normal(size=(n, 3))}),
+    # flows: real vectors, and dequantised integer pixels
+    ("nice", zoo.nice, dict(x_dim=4, hidden=(8,), layers=2), lambda r, n: {"x": r.normal(size=(n, 4))}),
+    ("realnvp", zoo.realnvp, dict(x_dim=3, hidden=(8,), layers=2), lambda r, n: {"x": r.normal(size=(n, 3))}),
+    ("maf", zoo.maf, dict(x_dim=3, hidden=(8,), layers=2), lambda r, n: {"x": r.normal(size=(n, 3))}),
+    ("iaf", zoo.iaf, dict(x_dim=3, hidden=(8,), layers=2), lambda r, n: {"x": r.normal(size=(n, 3))}),
+    ("glow-pixels", zoo.glow, dict(x_dim=4, hidden=(8,), layers=2, levels=5),
+     lambda r, n: {"x": r.integers(0, 5, (n, 4))}),
     # latent-variable models: scored with z given (log p(x, z)); fitted on x alone
     ("vae-bernoulli", zoo.vae, dict(x_dim=6, z_dim=2, hidden=(8,)),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2))}),

@@ -1,0 +1,253 @@
+"""Flow transforms on any backend: the arithmetic of :mod:`gendsl.transforms`.
+
+Each learnable transform is written once against a backend's NumPy-named ops
+(plus the backend-internal ``linear``, ``solve_triangular`` and
+``backend.fori_loop``), as a :class:`Bijection`: ``forward(x) -> (y,
+log|det dy/dx|)`` and ``inverse(y) -> (x, log|det dy/dx|)``. The Pyro and
+NumPyro backends wrap a bijection in their library's ``Transform`` class, so
+both compute the same numbers the same way and a ``TransformedDistribution``
+of either library runs it.
+
+``log|det|`` always has the batch shape (the vector axis summed) and is the
+forward direction's, whichever way a call goes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..transforms import (ActNorm, AdditiveCoupling, AffineCoupling, InverseAutoregressive, InvertibleLinear,
+                          MaskedAutoregressive, Planar, Radial)
+from .autoregressive import _const, made_forward
+
+__all__ = ["Bijection", "BIJECTIONS", "bijection", "fixed_noise"]
+
+# a MAF/IAF log-scale a = CLAMP * tanh(raw / CLAMP): exp(a) stays within e^-5..e^5 per layer
+CLAMP = 5.0
+# halvings of the planar inverse's bracket (2 |w.u| / 2^60 is below float64 resolution)
+BISECTIONS = 60
+
+
+@dataclass(frozen=True)
+class Bijection:
+    """One transform on one backend.
+
+    Attributes:
+        forward: ``x -> (y, log|det J|)``.
+        inverse: ``y -> (x, log|det J|)``.
+        log_det: ``(x, y) -> log|det J|`` from whichever side is one pass.
+    """
+
+    forward: Callable
+    inverse: Callable
+    log_det: Callable
+
+
+def _batch_zeros(ops, x):
+    return ops["zeros_like"](ops["getitem"](x, Ellipsis, 0))
+
+
+def _constant_log_det(ops, value, x):
+    return _batch_zeros(ops, x) + value
+
+
+def coupling(backend, spec, params, prefix) -> Bijection:
+    """NICE's additive and RealNVP's affine coupling, with a 0/1 mask over the
+    coordinates (kept coordinates condition the MLP and pass unchanged)."""
+    ops = backend.ops
+    net = backend.net(spec.conditioner(), params, prefix)
+    like = backend.like(params[f"{prefix}0.weight"])
+    keep = _const(backend, (spec, "keep"), spec.keep(), like)
+    change = _const(backend, (spec, "change"), 1.0 - spec.keep(), like)
+    affine = isinstance(spec, AffineCoupling)
+    scale = params.get(prefix + "scale")
+
+    def shift_and_log_scale(kept):
+        out = net(kept)
+        if not affine:
+            return out, None
+        shift, raw = ops["slice_axis"](out, 0, spec.dim, -1), ops["slice_axis"](out, spec.dim, 2 * spec.dim, -1)
+        return shift, change * scale * ops["tanh"](raw)          # (..., dim), zero on kept coordinates
+
+    def forward(x):
+        shift, s = shift_and_log_scale(x * keep)
+        if s is None:
+            return x + change * shift, _batch_zeros(ops, x)
+        return x * ops["exp"](s) + change * shift, ops["sum"](s, axis=-1)
+
+    def inverse(y):
+        shift, s = shift_and_log_scale(y * keep)
+        if s is None:
+            return y - change * shift, _batch_zeros(ops, y)
+        return (y - change * shift) * ops["exp"](-s), ops["sum"](s, axis=-1)
+
+    def log_det(x, y):
+        return forward(x)[1] if affine else _batch_zeros(ops, x)
+
+    return Bijection(forward, inverse, log_det)
+
+
+def autoregressive(backend, spec, params, prefix) -> Bijection:
+    """MAF (one pass from data to noise) and IAF (one pass from noise to data).
+
+    The slow direction iterates ``v <- f(v)`` ``dim`` times: after ``k``
+    iterations the first ``k`` coordinates in the ordering are exact, because
+    coordinate ``i`` depends only on coordinates before it.
+    """
+    ops = backend.ops
+    made = made_forward(backend, spec.made(), params, prefix)
+
+    def shift_and_log_scale(v):
+        out = made(v)                                             # (..., dim, 2)
+        shift, raw = out[..., 0], out[..., 1]
+        return shift, CLAMP * ops["tanh"](raw / CLAMP)
+
+    def affine(x, cond):                                          # y = x exp(a(cond)) + m(cond)
+        shift, a = shift_and_log_scale(cond)
+        return x * ops["exp"](a) + shift, ops["sum"](a, axis=-1)
+
+    def unaffine(y, cond):                                        # x = (y - m(cond)) exp(-a(cond))
+        shift, a = shift_and_log_scale(cond)
+        return (y - shift) * ops["exp"](-a), ops["sum"](a, axis=-1)
+
+    def iterate(fn, target):
+        start = ops["zeros_like"](target)
+        v = backend.fori_loop(spec.dim, lambda v: fn(target, v)[0], start)
+        return fn(target, v)  # one more pass gives the log-determinant at the fixed point
+
+    if isinstance(spec, MaskedAutoregressive):  # conditions on the data side y
+        return Bijection(forward=lambda x: iterate(lambda t, v: affine(t, v), x),
+                         inverse=lambda y: unaffine(y, y),
+                         log_det=lambda x, y: ops["sum"](shift_and_log_scale(y)[1], axis=-1))
+    return Bijection(forward=lambda x: affine(x, x),                # IAF conditions on the noise side x
+                     inverse=lambda y: iterate(lambda t, v: unaffine(t, v), y),
+                     log_det=lambda x, y: ops["sum"](shift_and_log_scale(x)[1], axis=-1))
+
+
+def actnorm(backend, spec, params, prefix) -> Bijection:
+    """``y = x * exp(log_scale) + loc``."""
+    ops = backend.ops
+    loc, log_scale = params[prefix + "loc"], params[prefix + "log_scale"]
+
+    def log_det(x, y=None):
+        return _constant_log_det(ops, ops["sum"](log_scale), x)
+
+    return Bijection(forward=lambda x: (x * ops["exp"](log_scale) + loc, log_det(x)),
+                     inverse=lambda y: ((y - loc) * ops["exp"](-log_scale), log_det(y)),
+                     log_det=log_det)
+
+
+def invertible_linear(backend, spec, params, prefix) -> Bijection:
+    """``y = P L U x`` with unit-lower ``L`` and upper ``U`` (diagonal
+    ``sign * exp(log_diag)``); the inverse is two triangular solves."""
+    ops = backend.ops
+    lu = spec.lu()
+    log_diag = params[prefix + "log_diag"]
+    like = backend.like(log_diag)
+    eye = _const(backend, (spec, "eye"), np.eye(spec.dim), like)
+    sign = _const(backend, (spec, "sign"), lu["sign"], like)
+    lower = ops["tril"](params[prefix + "lower"], -1) + eye
+    upper = ops["triu"](params[prefix + "upper"], 1) + eye * (sign * ops["exp"](log_diag))
+    perm, unperm = lu["perm"], np.argsort(lu["perm"])
+
+    def log_det(x, y=None):
+        return _constant_log_det(ops, ops["sum"](log_diag), x)
+
+    def forward(x):                                               # rows: y = x U^T L^T, then P
+        y = ops["matmul"](ops["matmul"](x, ops["transpose"](upper)), ops["transpose"](lower))
+        return ops["getitem"](y, Ellipsis, perm), log_det(x)
+
+    def inverse(y):
+        v = ops["getitem"](y, Ellipsis, unperm)                   # P^T y
+        v = ops["solve_triangular"](lower, v, lower=True, unit=True)
+        return ops["solve_triangular"](upper, v, lower=False, unit=False), log_det(y)
+
+    return Bijection(forward, inverse, log_det)
+
+
+def planar(backend, spec, params, prefix) -> Bijection:
+    """``y = x + u_hat tanh(w . x + b)``; the inverse bisects for ``a = w . x``
+    in ``a + (w . u_hat) tanh(a + b) = w . y``, increasing in ``a``."""
+    ops = backend.ops
+    u, w, b = params[prefix + "u"], params[prefix + "w"], params[prefix + "b"]
+    wu = ops["sum"](w * u)
+    u_hat = u + (ops["softplus"](wu) - 1.0 - wu) * w / ops["sum"](w * w)
+    w_u_hat = ops["sum"](w * u_hat)                               # >= -1
+
+    def log_det_at(pre):                                          # pre = w . x + b
+        t = ops["tanh"](pre)
+        return ops["log"](ops["abs"](1.0 + (1.0 - t * t) * w_u_hat))
+
+    def forward(x):
+        pre = ops["sum"](x * w, axis=-1) + b
+        return x + ops["expand_dims"](ops["tanh"](pre), -1) * u_hat, log_det_at(pre)
+
+    def inverse(y):
+        target = ops["sum"](y * w, axis=-1)
+        reach = ops["abs"](w_u_hat)
+
+        def halve(bounds):
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            above = mid + w_u_hat * ops["tanh"](mid + b) > target
+            return ops["where"](above, lo, mid), ops["where"](above, mid, hi)
+
+        lo, hi = backend.fori_loop(BISECTIONS, halve, (target - reach - 1.0, target + reach + 1.0))
+        pre = 0.5 * (lo + hi) + b
+        return y - ops["expand_dims"](ops["tanh"](pre), -1) * u_hat, log_det_at(pre)
+
+    return Bijection(forward, inverse, lambda x, y: forward(x)[1])
+
+
+def radial(backend, spec, params, prefix) -> Bijection:
+    """``y = x + beta (x - x0) / (alpha + r)``; the inverse solves
+    ``r^2 + (alpha + beta - |y - x0|) r - alpha |y - x0| = 0`` for ``r``."""
+    ops = backend.ops
+    x0 = params[prefix + "x0"]
+    alpha = ops["softplus"](params[prefix + "alpha_prime"])
+    beta = -alpha + ops["softplus"](params[prefix + "beta_prime"])
+    d = spec.dim
+
+    def log_det_at(r):
+        h = 1.0 / (alpha + r)
+        return (d - 1) * ops["log1p"](beta * h) + ops["log1p"](beta * h - beta * r * h * h)
+
+    def norm(v):
+        return ops["sqrt"](ops["sum"](v * v, axis=-1))
+
+    def forward(x):
+        diff = x - x0
+        r = norm(diff)
+        return x + ops["expand_dims"](beta / (alpha + r), -1) * diff, log_det_at(r)
+
+    def inverse(y):
+        diff = y - x0
+        ry = norm(diff)
+        c = alpha + beta - ry
+        r = 0.5 * (-c + ops["sqrt"](c * c + 4.0 * alpha * ry))
+        return x0 + diff / ops["expand_dims"](1.0 + beta / (alpha + r), -1), log_det_at(r)
+
+    return Bijection(forward, inverse, lambda x, y: log_det_at(norm(x - x0)))
+
+
+# transform spec type -> bijection builder
+BIJECTIONS = {
+    AdditiveCoupling: coupling, AffineCoupling: coupling,
+    MaskedAutoregressive: autoregressive, InverseAutoregressive: autoregressive,
+    ActNorm: actnorm, InvertibleLinear: invertible_linear, Planar: planar, Radial: radial,
+}
+
+
+def bijection(backend, spec, params: dict, prefix: str) -> Bijection:
+    """The :class:`Bijection` of transform ``spec`` with weights ``params[prefix + key]``."""
+    return BIJECTIONS[type(spec)](backend, spec, params, prefix)
+
+
+
+def fixed_noise(shape) -> np.ndarray:
+    """The dequantisation noise of evaluation (``dist.Dequantized`` outside
+    training): one fixed U(0, 1) draw per shape, the same on both backends."""
+    return np.random.default_rng(0).random(tuple(shape))
