@@ -104,7 +104,7 @@ def report(med: dict, args) -> None:
             print(f"| {name} | {med[name]:.3f} | {med[name] / med[BASELINE[name]]:.3f} |")
 
 
-def main(doc: str, make_model, make_objective, torch_step, jax_step) -> None:
+def main(doc: str, make_model, make_objective, torch_step, jax_step, prepare=None) -> None:
     """A speed benchmark's whole run: the five implementations of one model,
     timed side by side on binarised MNIST, then the table.
 
@@ -112,6 +112,7 @@ def main(doc: str, make_model, make_objective, torch_step, jax_step) -> None:
         make_model: ``gendsl.models -> Model``.
         make_objective: ``gendsl.inference -> Objective``.
         torch_step, jax_step: ``(x, lr[, device]) -> step(row_indices)``, hand-written.
+        prepare: ``x -> x`` applied to the binarised images first (e.g. dequantisation).
     """
     args = parser(doc).parse_args()
 
@@ -124,6 +125,8 @@ def main(doc: str, make_model, make_objective, torch_step, jax_step) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     x = binarized_mnist(args.data, "train")
+    if prepare is not None:
+        x = prepare(x)
     lr = 1e-3
     model, objective = make_model(zoo), make_objective(inference)
     impls = {

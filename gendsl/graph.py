@@ -39,6 +39,7 @@ from typing import Callable
 
 from . import ir
 from .shapes import format_shape
+from .transforms import Bijector
 
 __all__ = [
     "NODE_STYLES",
@@ -61,7 +62,11 @@ NODE_STYLES: dict[str, dict[str, str]] = {
     "input": {"shape": "ellipse", "style": "filled", "fillcolor": "#d9d9d9"},
     # A collapsed autoregressive (or diffusion) chain (DESIGN §4).
     "chain": {"shape": "box", "style": "rounded", "peripheries": "2"},
+    # A normalizing flow: base distribution and transform chain listed in one node.
+    "flow": {"shape": "box", "style": "rounded"},
 }
+# kinds kept in the networkx graph but folded into another node when drawn
+HIDDEN_KINDS = ("transform",)
 DEFAULT_STYLE: dict[str, str] = {"shape": "box"}
 EDGE_STYLE: dict[str, str] = {}
 # constraint=false keeps guide->model links from reshaping the model's layout.
@@ -76,6 +81,8 @@ def _sample_attrs(node: ir.Sample) -> dict:
     observed = bool(node.observed or node.obs is not None)
     if node.dist.family == "Autoregressive":
         return _chain_attrs(node, observed)
+    if node.dist.family in ("TransformedDistribution", "Dequantized"):
+        return _flow_attrs(node, observed)
     return {
         "kind": "observed" if observed else "latent",
         "dist": node.dist.family,
@@ -103,6 +110,47 @@ def _chain_attrs(node: ir.Sample, observed: bool) -> dict:
     }
 
 
+# a flow node lists at most this many transforms, then "... n more"
+FLOW_LINES = 12
+
+
+def _flow_attrs(node: ir.Sample, observed: bool) -> dict:
+    """A flow as one node listing its base distribution and transform chain
+    (the transforms' weights are not drawn as separate networks)."""
+    spec, header = node.dist, []
+    if spec.family == "Dequantized":
+        header.append(f"dequantised, {spec.args['levels']} levels")
+        spec = spec.args["base_dist"]
+    base = spec.args["base_dist"]
+    chain = spec.args["specs"]
+    lines = [f"base {base.family} {format_shape(base.event_shape)}", *_chain_lines(chain)]
+    if len(lines) > FLOW_LINES:
+        lines = lines[:FLOW_LINES - 1] + [f"... {len(lines) - FLOW_LINES + 1} more"]
+    return {
+        "kind": "flow",
+        "dist": node.dist.family,
+        "event_shape": format_shape(node.event_shape),
+        "observed": observed,
+        "caption": "\n".join([f"flow of {len(chain)} transform{'s' if len(chain) > 1 else ''}", *header, *lines]),
+    }
+
+
+def _chain_lines(chain) -> list:
+    """One line per transform, with a repeated block of kinds written once:
+    ``"4 x [ActNorm(2) -> InvertibleLinear(2, LU) -> AffineCoupling(...)]"``."""
+    if not chain:
+        return []
+    kinds = [type(t).__name__ for t in chain]
+    for period in range(1, 5):
+        repeats = 1
+        while kinds[repeats * period:(repeats + 1) * period] == kinds[:period]:
+            repeats += 1
+        if repeats >= 2 and repeats * period >= 4:
+            block = " -> ".join(t.label() for t in chain[:period])
+            return [f"{repeats} x [{block}]"] + _chain_lines(chain[repeats * period:])
+    return [chain[0].label()] + _chain_lines(chain[1:])
+
+
 def _param_attrs(node: ir.Param) -> dict:
     caption = "param" if node.constraint == "real" else f"param: {node.constraint}"
     return {"kind": "param", "constraint": node.constraint, "caption": caption}
@@ -110,7 +158,9 @@ def _param_attrs(node: ir.Param) -> dict:
 
 def _net_attrs(node: ir.Net) -> dict:
     text = node.spec.label()
-    return {"kind": "net", "net": text, "caption": text}
+    # a flow's transform: listed inside its flow's node, not drawn on its own
+    kind = "transform" if isinstance(node.spec, Bijector) else "net"
+    return {"kind": kind, "net": text, "caption": text}
 
 
 def _input_attrs(node: ir.Input) -> dict:
@@ -219,7 +269,7 @@ def _spec_nodes(graph, prefix: str) -> list:
 
 def _style(data) -> dict:
     style = dict(NODE_STYLES.get(data["kind"], DEFAULT_STYLE))
-    if data["kind"] == "chain" and data["observed"]:  # an observed chain is shaded like data
+    if data["kind"] in ("chain", "flow") and data["observed"]:  # observed chains and flows are shaded like data
         style.update(style=style.get("style", "") + ",filled", fillcolor=NODE_STYLES["observed"]["fillcolor"])
     return style
 
@@ -245,11 +295,13 @@ def _part_label(graph) -> str:
         given = [n for n, k in kinds.items() if k == "input"]
         inner = ", ".join(latent) + (f" | {', '.join(given)}" if given else "")
         return f"guide q({inner})"
-    sites = [n for n, k in kinds.items() if k in ("latent", "observed", "chain")]
+    sites = [n for n, k in kinds.items() if k in ("latent", "observed", "chain", "flow")]
     return f"{graph.graph['role']} p({', '.join(sites)})"
 
 
 def _part(graph, prefix: str = "") -> dict:
+    hidden = [n for n, kind in graph.nodes(data="kind") if kind in HIDDEN_KINDS]
+    graph = graph.subgraph([n for n in graph if n not in hidden])
     return {
         "label": _part_label(graph),
         "nodes": _spec_nodes(graph, prefix),

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-__all__ = ["loss_curve", "sample_grid", "scatter_2d", "density_2d", "interpolation_strip"]
+__all__ = ["loss_curve", "sample_grid", "scatter_2d", "density_2d", "density_row", "interpolation_strip"]
 
 
 def _pyplot():
@@ -116,6 +116,31 @@ def density_2d(log_density, path=None, bounds=(-4.0, 4.0, -4.0, 4.0), grid: int 
         ax.scatter(pts[:, 0], pts[:, 1], s=1, c="white", alpha=0.3)
     if title:
         ax.set_title(title)
+    return _save(fig, path)
+
+
+def density_row(log_densities: dict, path=None, bounds=(-4.0, 4.0, -4.0, 4.0), grid: int = 200,
+                title: str | None = None):
+    """Several 2-D densities side by side, e.g. ``{"GMM": gmm.score_samples,
+    "RealNVP": fit.log_prob}``; a panel given an ``(n, 2)`` array instead of
+    a function shows those points (the data)."""
+    plt = _pyplot()
+    xmin, xmax, ymin, ymax = bounds
+    xx, yy = np.meshgrid(np.linspace(xmin, xmax, grid), np.linspace(ymin, ymax, grid))
+    fig, axes = plt.subplots(1, len(log_densities), figsize=(3.2 * len(log_densities), 3.4), squeeze=False)
+    for ax, (label, fn) in zip(axes[0], log_densities.items()):
+        if callable(fn):
+            logp = np.asarray(fn(np.stack([xx.ravel(), yy.ravel()], axis=1))).reshape(grid, grid)
+            ax.imshow(np.exp(logp - logp.max()), origin="lower", extent=(xmin, xmax, ymin, ymax), cmap="magma")
+        else:
+            pts = np.asarray(fn)
+            ax.hist2d(pts[:, 0], pts[:, 1], bins=grid // 2, range=[[xmin, xmax], [ymin, ymax]], cmap="magma")
+        ax.set_title(label)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_aspect("equal")
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)
 
 

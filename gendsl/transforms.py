@@ -164,8 +164,7 @@ class _Coupling(Bijector):
         return _near_identity(self.conditioner().init(seed), self.name, len(self.hidden))
 
     def label(self) -> str:
-        return (f"{type(self).__name__}({self.dim}, hidden {'-'.join(map(str, self.hidden)) or 'none'}, "
-                f"{self.mask} {self.parity})")
+        return f"{type(self).__name__}({self.dim}, hidden {'-'.join(map(str, self.hidden)) or 'none'}, {self.mask})"
 
 
 @dataclass(frozen=True, init=False)
