@@ -10,7 +10,8 @@ pixel order, trained with `mle` on the 50,000 training images (Adam, batch
 are kept (early stopping on the 10,000 validation images, as the papers do).
 The test NLL is `-mean(fit.log_prob(x_test))` over all 10,000 test images:
 exact, no sampling. Writes the fit, its loss curve and a sample grid to
-`--out`, and prints one Markdown row for bench/RESULTS.md. Checkpoints every
+`--out`, and prints one Markdown row for bench/RESULTS.md. `--init` starts
+from a saved fit's parameters (a second phase at a lower learning rate). Checkpoints every
 epoch to `--out/checkpoint.ckpt`; a rerun resumes.
 """
 
@@ -57,6 +58,8 @@ def main():
     parser.add_argument("--device", default=None)
     parser.add_argument("--train-rows", type=int, default=None, help="fewer rows for a smoke run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", default=None,
+                        help="start from the parameters of a saved fit (e.g. a lower-lr second phase)")
     parser.add_argument("--out", default="runs/ar_mnist")
     args = parser.parse_args()
 
@@ -69,10 +72,11 @@ def main():
     best_path = os.path.join(args.out, "fit.npz")
     start = time.perf_counter()
     best, fit, history = np.inf, None, []
+    init = gd.load(args.init).params if args.init else None
     for r in range(args.rounds):
         fit = model.fit(train, backend=args.backend, device=args.device, epochs=args.epochs * (r + 1),
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        checkpoint=checkpoint, resume=True)
+                        checkpoint=checkpoint, resume=True, init=init)
         valid_nll = -float(np.mean(fit.log_prob(valid)))
         history.append({"epochs": args.epochs * (r + 1), "valid_nll": round(valid_nll, 3),
                         "seconds": round(time.perf_counter() - start, 1)})
@@ -92,7 +96,7 @@ def main():
     plots.sample_grid(samples, os.path.join(args.out, "samples.png"), title=f"{args.model} samples, binarised MNIST")
     result = {
         "model": args.model, "hidden": args.hidden, "num_masks": args.num_masks, "direct": args.direct,
-        "backend": args.backend,
+        "backend": args.backend, "lr": args.lr, "init": args.init,
         "device": args.device or "default", "epochs": len(fit.history["epoch_loss"]),
         "best_epochs": min(history, key=lambda h: h["valid_nll"])["epochs"],
         "validation": history, "test_nll": round(nll, 2), "published": PUBLISHED[args.model],

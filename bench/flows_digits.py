@@ -4,8 +4,10 @@
 
 Pixels are integers 0..16, dequantised (`dist.Dequantized`, fresh uniform
 noise every step) and logit-transformed (`transforms.Sigmoid(alpha=0.05)`);
-split 80/20 with seed 0, trained with `mle` (Adam lr 1e-3, batch 100).
-Reports held-out bits/dim (the dequantised bound, one fixed noise draw) beside
+split 80/20 with seed 0; a fifth of the training images is held out for
+validation. Trained with `mle` (Adam lr 1e-3, batch 100); every 5 epochs the
+validation bits/dim is measured and the best parameters are kept (early
+stopping: 1,150 images overfit quickly). Reports test bits/dim (the dequantised bound, one fixed noise draw) beside
 a diagonal Gaussian in the same logit space (an `ActNorm` flow), and writes a
 grid of 64 samples per model to `--out/<model>-digits.png`.
 """
@@ -16,11 +18,14 @@ import argparse
 import os
 import time
 
+import numpy as np
+
 import gendsl as gd
 import gendsl.models as zoo
 from gendsl import dist, plots
 from gendsl import transforms as T
 from gendsl.data import digits
+from gendsl.inference import Fitted
 
 LEVELS, ALPHA = 17, 0.05
 
@@ -43,6 +48,16 @@ MODELS = {
 }
 
 
+def report_baseline(model, backend, train, valid, test):
+    """The diagonal Gaussian's maximum-likelihood fit in closed form: the mean
+    and standard deviation of the logit-transformed, dequantised training pixels."""
+    y = (train + np.random.default_rng(0).random(train.shape)) / LEVELS
+    z = np.log(ALPHA + (1 - 2 * ALPHA) * y) - np.log1p(-(ALPHA + (1 - 2 * ALPHA) * y))
+    fit = Fitted(model, backend, {"diag.loc": z.mean(0), "diag.log_scale": np.log(z.std(0))})
+    print(f"| diagonal Gaussian (closed-form MLE) | {fit.bits_per_dim(test):.3f} | {fit.bits_per_dim(valid):.3f} | "
+          f"{fit.bits_per_dim(train):.3f} | - | 0 |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=200)
@@ -51,21 +66,36 @@ def main():
     parser.add_argument("--out", default="docs/img/flows")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    train, test = digits("levels", split=(0.8, 0.2), seed=0)
-    print("| model | test bits/dim | train bits/dim | epochs | seconds |")
-    print("|---|---|---|---|---|")
+    train_all, test = digits("levels", split=(0.8, 0.2), seed=0)
+    order = np.random.default_rng(0).permutation(len(train_all))
+    valid, train = train_all[order[: len(order) // 5]], train_all[order[len(order) // 5:]]
+    print("| model | test bits/dim | validation bits/dim | train bits/dim | epochs (best) | seconds |")
+    print("|---|---|---|---|---|---|")
     for name in args.models:
         model = MODELS[name]()
+        if name == "diagonal Gaussian":
+            report_baseline(model, args.backend, train, valid, test)
+            continue
+        probe = Fitted(model, args.backend, model.init_params(0))  # one compiled scorer, parameters swapped in
+        best = {"bits": np.inf, "params": None, "epoch": 0}
+
+        def keep_best(epoch, get_params, history, probe=probe, best=best):
+            if (epoch + 1) % 5 == 0:
+                probe.params = get_params()
+                bits = probe.bits_per_dim(valid)
+                if bits < best["bits"]:
+                    best.update(bits=bits, params=probe.params, epoch=epoch + 1)
+
         start = time.perf_counter()
-        fit = model.fit(train, backend=args.backend, epochs=args.epochs, batch_size=100, lr=1e-3, seed=0,
-                        progress=False)
+        model.fit(train, backend=args.backend, epochs=args.epochs, batch_size=100, lr=1e-3, seed=0,
+                  progress=False, callback=keep_best)
         seconds = time.perf_counter() - start
+        fit = Fitted(model, args.backend, best["params"])
         if name in zoo.ZOO:
             plots.sample_grid(fit.sample(64, seed=0)["x"], os.path.join(args.out, f"{name}-digits.png"),
                               title=f"{name}, digits (17 levels)")
-        print(f"| {name} | {fit.bits_per_dim(test):.3f} | {fit.bits_per_dim(train):.3f} | {args.epochs} | "
-              f"{seconds:.0f} |", flush=True)
-
+        print(f"| {name} | {fit.bits_per_dim(test):.3f} | {best['bits']:.3f} | {fit.bits_per_dim(train):.3f} | "
+              f"{args.epochs} ({best['epoch']}) | {seconds:.0f} |", flush=True)
 
 if __name__ == "__main__":
     main()

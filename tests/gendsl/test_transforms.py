@@ -213,3 +213,30 @@ def test_maf_label_writes_the_repeated_block_once():
     lines = zoo.maf(x_dim=3, hidden=(5,), layers=4).graph.nodes["x"]["label"].split("\n")
     assert lines[3:5] == ["3 x [MaskedAutoregressive(3, MADE hidden 5, natural order) -> Reverse]",
                           "MaskedAutoregressive(3, MADE hidden 5, natural order)"]
+
+
+@pytest.mark.parametrize("backend", ["pyro", "numpyro"])
+def test_dequantized_scores_the_fixed_noise_bound_and_samples_levels(backend):
+    import gendsl.models as zoo
+    from gendsl.backends.flows import fixed_noise
+
+    levels = 5
+    model = zoo.realnvp(x_dim=4, hidden=(8,), layers=2, levels=levels, alpha=0.05)
+    params = {k: v + 0.05 for k, v in model.init_params(0).items()}
+    x = np.random.default_rng(0).integers(0, levels, (6, 4))
+    fit = Fitted(model, backend, params, dtype="float64")
+    # the same numbers as the continuous flow on (x + u) / levels, minus d log(levels)
+    @gd.model
+    def continuous(x_dim=4):
+        base = dist.Normal(0.0, 1.0).expand([x_dim]).to_event(1)
+        chain = [T.AffineCoupling(f"coupling{i}", x_dim, (8,), parity=i) for i in range(2)]
+        with gd.plate("data"):
+            gd.observe("x", dist.TransformedDistribution(base, chain + [T.Sigmoid(x_dim, 0.05)]))
+
+    y = (x + fixed_noise(x.shape)) / levels
+    expected = Fitted(continuous(), backend, params, dtype="float64").log_prob(y) - 4 * np.log(levels)
+    np.testing.assert_allclose(fit.log_prob(x), expected, rtol=1e-10)
+    assert fit.bits_per_dim(x) == pytest.approx(-expected.mean() / (4 * np.log(2)))
+    samples = fit.sample(200, seed=1)["x"]
+    assert samples.shape == (200, 4) and np.issubdtype(samples.dtype, np.integer)
+    assert samples.min() >= 0 and samples.max() <= levels - 1 and len(np.unique(samples)) == levels
