@@ -81,6 +81,8 @@ def _sample_attrs(node: ir.Sample) -> dict:
     observed = bool(node.observed or node.obs is not None)
     if node.dist.family == "Autoregressive":
         return _chain_attrs(node, observed)
+    if node.dist.family == "Diffusion":
+        return _diffusion_attrs(node, observed)
     if node.dist.family in ("TransformedDistribution", "Dequantized"):
         return _flow_attrs(node, observed)
     return {
@@ -107,6 +109,23 @@ def _chain_attrs(node: ir.Sample, observed: bool) -> dict:
         "event_shape": format_shape(node.event_shape),
         "observed": observed,
         "caption": f"{name}_i | {name}_<i, i = 1..{spec.x_dim}\n{conditional}, {spec.ordering_text()}",
+    }
+
+
+def _diffusion_attrs(node: ir.Sample, observed: bool) -> dict:
+    """A diffusion chain collapsed into one node: ``x_{t-1} | x_t, t = T..1``,
+    the chain's direction, its schedule and decoder."""
+    args, name = node.dist.args, node.name
+    schedule = args["schedule"]
+    betas = f"beta {schedule.betas[0]:.3g} to {schedule.betas[-1]:.3g}"
+    data = "real values" if args["levels"] is None else f"{args['levels']} levels (discretised decoder)"
+    return {
+        "kind": "chain",
+        "dist": "Diffusion",
+        "event_shape": format_shape(node.event_shape),
+        "observed": observed,
+        "caption": (f"{name}_t-1 | {name}_t, t = T..1\n{name}_T -> ... -> {name}_0, T = {schedule.steps}\n"
+                    f"{schedule.kind} schedule, {betas}\nGaussian steps, sigma^2 = {args['variance']}; {data}"),
     }
 
 

@@ -20,9 +20,9 @@ from .errors import ModelError, ShapeError, SiteError
 from .shapes import format_shape
 from .trace import Value, _STACK, as_arg, current
 
-__all__ = ["NetSpec", "MLP", "AutoregressiveNet", "MADE", "FVSBN", "NADE", "ACTIVATIONS"]
+__all__ = ["NetSpec", "MLP", "AutoregressiveNet", "MADE", "FVSBN", "NADE", "TimeMLP", "TimeUNet", "ACTIVATIONS"]
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "elu", "leaky_relu", "gelu", "identity")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "elu", "leaky_relu", "gelu", "silu", "identity")
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,13 @@ class NetSpec:
 
     def init(self, seed: int) -> dict:
         """PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
-        weights (``(out, in)``) and biases alike."""
+        weights (``(out, in)``, or ``(out, in, kh, kw)`` for a convolution)
+        and biases alike."""
         out = {}
         shapes = self.param_shapes()
         for key, shape in shapes.items():
-            fan_in = shape[-1] if key.endswith("weight") else shapes[key.replace("bias", "weight")][-1]
+            weight = shape if key.endswith("weight") else shapes[key.replace("bias", "weight")]
+            fan_in = int(np.prod(weight[1:]))
             bound = 1.0 / np.sqrt(fan_in)
             full = f"{self.name}.{key}"
             out[full] = param_rng(seed, full).uniform(-bound, bound, shape)
@@ -413,3 +415,156 @@ class NADE(AutoregressiveNet):
 
     def label(self) -> str:
         return f"NADE {self.x_dim}-{self.hidden}"
+
+
+# -- noise-prediction networks for diffusion chains ----------------------------------------------
+def _time_fields(spec, kind, name, x_dim, time_dim, activation):
+    if int(x_dim) < 1:
+        raise ModelError(f"nn.{kind} {name!r}: x_dim must be >= 1, got {x_dim}")
+    if int(time_dim) < 2 or int(time_dim) % 2:
+        raise ModelError(f"nn.{kind} {name!r}: time_dim must be an even number >= 2 (sines and cosines), "
+                         f"got {time_dim}")
+    if activation not in ACTIVATIONS:
+        raise ModelError(f"nn.{kind} {name!r}: unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+    object.__setattr__(spec, "name", name)
+    object.__setattr__(spec, "x_dim", int(x_dim))
+    object.__setattr__(spec, "time_dim", int(time_dim))
+    object.__setattr__(spec, "activation", activation)
+
+
+@dataclass(frozen=True)
+class TimeNet(NetSpec):
+    """Base of the networks of a diffusion chain (:func:`gendsl.dist.Diffusion`):
+    ``net(x_t, t)`` predicts the noise in ``x_t`` (shape ``(..., x_dim)``) at
+    integer step ``t`` (``0..steps-1``, shape ``(...)``), which enters as a
+    sinusoidal embedding of ``time_dim`` numbers (Vaswani et al.; Ho et al.).
+    """
+
+    x_dim: int = 0
+    time_dim: int = 64
+    activation: str = "silu"
+
+    def out_shape(self, in_shape: tuple) -> tuple:
+        if not in_shape or in_shape[-1] != self.x_dim:
+            raise ShapeError(
+                f"network {self.name!r} expects inputs with last axis x_dim={self.x_dim}, "
+                f"got shape {format_shape(in_shape)}"
+            )
+        return in_shape
+
+
+@dataclass(frozen=True)
+class TimeMLP(TimeNet):
+    """A noise-prediction MLP for vectors: ``h_{i+1} = act(W_i h_i + b_i +
+    U_i e(t))`` with ``e(t)`` the embedded step, then a linear map back to
+    ``x_dim``.
+
+    Args:
+        name: the network's name.
+        x_dim: the data dimension (input and output width).
+        hidden: hidden widths.
+        time_dim: width of the sinusoidal step embedding (even).
+        activation: one of :data:`ACTIVATIONS`.
+
+    Example:
+        >>> from gendsl import nn
+        >>> nn.TimeMLP("eps", 2, hidden=[64, 64]).param_shapes()["0.time.weight"]
+        (64, 64)
+    """
+
+    hidden: tuple = ()
+
+    def __init__(self, name, x_dim, hidden=(128, 128, 128), time_dim=64, activation="silu"):
+        _time_fields(self, "TimeMLP", name, x_dim, time_dim, activation)
+        hidden = tuple(int(h) for h in hidden)
+        if not hidden or min(hidden) < 1:
+            raise ModelError(f"nn.TimeMLP {name!r}: hidden must list at least one width >= 1, got {hidden}")
+        object.__setattr__(self, "hidden", hidden)
+        self.__post_init__()
+
+    def param_shapes(self) -> dict:
+        shapes = {"time.weight": (self.time_dim, self.time_dim), "time.bias": (self.time_dim,)}
+        sizes = (self.x_dim,) + self.hidden
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            shapes[f"{i}.weight"], shapes[f"{i}.bias"] = (b, a), (b,)
+            shapes[f"{i}.time.weight"] = (b, self.time_dim)
+        shapes["out.weight"], shapes["out.bias"] = (self.x_dim, self.hidden[-1]), (self.x_dim,)
+        return shapes
+
+    def label(self) -> str:
+        return f"TimeMLP {'-'.join(map(str, (self.x_dim,) + self.hidden + (self.x_dim,)))}"
+
+
+@dataclass(frozen=True)
+class TimeUNet(TimeNet):
+    """A small noise-prediction U-Net for images (8x8 digits, 28x28 MNIST).
+
+    Inputs are flat rows (``x_dim = channels * height * width``), reshaped to
+    images inside. One level down and back up: a residual block at full
+    resolution, 2x2 average pooling, residual blocks at half resolution,
+    nearest-neighbour upsampling, the skip connection concatenated, a
+    residual block, and a 3x3 convolution out. Every residual block adds the
+    projected step embedding to its feature maps (Ho et al.'s design, without
+    group normalisation or attention: these images are small).
+
+    Args:
+        name: the network's name.
+        image_shape: ``(height, width)`` or ``(channels, height, width)``;
+            height and width even.
+        channels: feature maps at full and at half resolution.
+        time_dim: width of the step embedding (even).
+        activation: one of :data:`ACTIVATIONS`.
+
+    Example:
+        >>> from gendsl import nn
+        >>> nn.TimeUNet("eps", (8, 8), channels=(16, 32)).x_dim
+        64
+    """
+
+    image_shape: tuple = ()
+    channels: tuple = ()
+
+    def __init__(self, name, image_shape, channels=(32, 64), time_dim=64, activation="silu"):
+        shape = tuple(int(s) for s in image_shape)
+        if len(shape) == 2:
+            shape = (1,) + shape
+        if len(shape) != 3 or min(shape) < 1 or shape[1] % 2 or shape[2] % 2:
+            raise ModelError(f"nn.TimeUNet {name!r}: image_shape must be (height, width) or (channels, height, "
+                             f"width) with even height and width, got {tuple(image_shape)}")
+        channels = tuple(int(c) for c in channels)
+        if len(channels) != 2 or min(channels) < 1:
+            raise ModelError(f"nn.TimeUNet {name!r}: channels must give two widths (full and half resolution), "
+                             f"got {channels}")
+        _time_fields(self, "TimeUNet", name, int(np.prod(shape)), time_dim, activation)
+        object.__setattr__(self, "image_shape", shape)
+        object.__setattr__(self, "channels", channels)
+        self.__post_init__()
+
+    def blocks(self) -> dict:
+        """Residual block name -> its channels."""
+        c1, c2 = self.channels
+        return {"down": c1, "mid1": c2, "mid2": c2, "up": c1}
+
+    def param_shapes(self) -> dict:
+        c_in = self.image_shape[0]
+        c1, c2 = self.channels
+        t = self.time_dim
+        shapes = {"time.weight": (t, t), "time.bias": (t,)}
+
+        def conv(key, c_out, c_from, k=3):
+            shapes[f"{key}.weight"], shapes[f"{key}.bias"] = (c_out, c_from, k, k), (c_out,)
+
+        conv("in", c1, c_in)
+        for block, c in self.blocks().items():
+            conv(f"{block}.conv1", c, c)
+            conv(f"{block}.conv2", c, c)
+            shapes[f"{block}.time.weight"], shapes[f"{block}.time.bias"] = (c, t), (c,)
+        conv("pool", c2, c1)
+        conv("unpool", c1, c2)
+        conv("merge", c1, 2 * c1)
+        conv("out", c_in, c1)
+        return shapes
+
+    def label(self) -> str:
+        c, h, w = self.image_shape
+        return f"TimeUNet {h}x{w}x{c}, channels {self.channels[0]}-{self.channels[1]}"

@@ -2,9 +2,11 @@
 
 from . import metrics, objectives
 from .fitted import Fitted, load
+from .denoising import Denoising
 from .elbo import ELBO, IWAE
 from .mle import MLE
 from .objectives import OBJECTIVES, Objective, register
 from .train import fit
 
-__all__ = ["fit", "Fitted", "load", "metrics", "objectives", "Objective", "OBJECTIVES", "register", "MLE", "ELBO", "IWAE"]
+__all__ = ["fit", "Fitted", "load", "metrics", "objectives", "Objective", "OBJECTIVES", "register", "MLE", "ELBO", "IWAE",
+           "Denoising"]

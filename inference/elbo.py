@@ -11,12 +11,20 @@ from __future__ import annotations
 import math
 
 from gendsl.backends.handlers import Factor
-from gendsl.dist import FAMILIES
+from gendsl.dist import BOUND_ONLY, FAMILIES
 from gendsl.errors import ObjectiveError
 
 from .objectives import Objective, register
 
 __all__ = ["ELBO", "IWAE"]
+
+
+def _chain_bound(model, data_sites) -> bool:
+    """Whether ``model`` is scored by its own variational bound (a diffusion
+    chain, no guide, no latent site without data)."""
+    given = set(data_sites)
+    return (model.guide_ir is None and any(s.dist.family in BOUND_ONLY for s in model.ir.sites)
+            and all(s.name in given for s in model.ir.latent))
 
 
 def _check_guide_sites(objective, model):
@@ -71,11 +79,22 @@ class ELBO(Objective):
         return {"beta": self.beta, "num_particles": self.num_particles, "analytic_kl": self.analytic_kl}
 
     def check(self, model, data_sites) -> None:
+        if _chain_bound(model, data_sites):  # a diffusion chain: the forward process is its guide
+            if self.beta != 1.0:
+                raise ObjectiveError(f"elbo: beta weighs latent sites, and model {model.name!r} has none "
+                                     f"(its diffusion chain's steps are inside one node); leave beta=1")
+            return
         super().check(model, data_sites)
         _check_guide_sites(self, model)
 
-    def rows(self, lowered, params, batch, missing, rng):
-        """Per-row ELBO estimate ``(N,)`` and the global term."""
+    def rows(self, lowered, params, batch, missing, rng, training=False):
+        """Per-row ELBO estimate ``(N,)`` and the global term.
+
+        For a diffusion chain (no guide) this is the chain's bound: every
+        step summed, or while ``training`` one unbiased random step per row.
+        """
+        if lowered.guide_steps is None:
+            return lowered.log_prob_rows(params, batch, missing=missing, training=rng if training else False)
         k = self.num_particles
         model, guide = lowered.particle_terms(params, batch, k, rng, missing)
         model_f, guide_f = list(model.factors), list(guide.factors)
@@ -91,7 +110,7 @@ class ELBO(Objective):
         return ops["mean"](logw, axis=0), ops["mean"](glob)
 
     def loss(self, lowered, params, batch, missing, n_total, rng):
-        rows, glob = self.rows(lowered, params, batch, missing, rng)
+        rows, glob = self.rows(lowered, params, batch, missing, rng, training=True)
         return -(lowered.backend.ops["mean"](rows) + glob / n_total)
 
 
@@ -141,6 +160,9 @@ class IWAE(Objective):
         return {"k": self.k}
 
     def check(self, model, data_sites) -> None:
+        if _chain_bound(model, data_sites):
+            raise ObjectiveError(f"iwae weighs particles from a guide, and model {model.name!r} is a diffusion "
+                                 f"chain without one; use objective='elbo' (its variational bound) or 'denoising'")
         super().check(model, data_sites)
         _check_guide_sites(self, model)
         for site in model.guide_ir.sites:

@@ -119,8 +119,8 @@ class Engine:
     def expected_value(self, params, data, missing, site):
         return self.lowered.expected_value(params, data, missing, site)
 
-    def sample(self, params, n, seed):
-        return self.lowered.sample(params, n, self.backend.rng(seed))
+    def sample(self, params, n, seed, options=None):
+        return self.lowered.sample(params, n, self.backend.rng(seed), options=options)
 
     def log_weights(self, params, data, missing, k, seed):
         return self.lowered.log_weights(params, data, k, self.backend.rng(seed), missing)[0]
@@ -174,13 +174,13 @@ class TorchEngine(Engine):
             raise GendslError("device='cuda' was asked for, but PyTorch sees no CUDA device here; use device='cpu'")
         return (self.backend.float_dtype(self.dtype), device)
 
-    def sample(self, params, n, seed):
+    def sample(self, params, n, seed, options=None):
         import torch
 
         # a private generator state: sampling with a seed leaves the caller's RNG alone
         with torch.random.fork_rng(devices=[self.lowered.dtype[1]] if self.lowered.dtype[1].type == "cuda" else []):
             torch.manual_seed(seed)
-            return self.lowered.sample(params, n, self.backend.rng(None))
+            return self.lowered.sample(params, n, self.backend.rng(None), options=options)
 
     def stepper(self, objective, data, missing, lr, seed, params):
         import torch
@@ -282,8 +282,8 @@ class JaxEngine(Engine):
         return {
             "log_prob_rows": jax.jit(lowered.log_prob_rows, static_argnames=("keep",)),
             "expected_value": jax.jit(lowered.expected_value, static_argnames=("site",)),
-            "sample": jax.jit(lambda params, n, key: lowered.sample(params, n, self.backend.rng(key)),
-                              static_argnames=("n",)),
+            "sample": jax.jit(lambda params, n, key, options: lowered.sample(
+                params, n, self.backend.rng(key), options=dict(options)), static_argnames=("n", "options")),
             "log_weights": jax.jit(lambda params, data, missing, k, key: lowered.log_weights(
                 params, data, k, self.backend.rng(key), missing)[0], static_argnames=("k",)),
             "encode": jax.jit(lowered.encode),
@@ -296,10 +296,11 @@ class JaxEngine(Engine):
     def expected_value(self, params, data, missing, site):
         return self._jitted["expected_value"](params, data, missing, site=site)
 
-    def sample(self, params, n, seed):
+    def sample(self, params, n, seed, options=None):
         import jax
 
-        return self._jitted["sample"](params, n=int(n), key=jax.random.PRNGKey(seed))
+        return self._jitted["sample"](params, n=int(n), key=jax.random.PRNGKey(seed),
+                                      options=tuple(sorted((options or {}).items())))
 
     def log_weights(self, params, data, missing, k, seed):
         import jax
@@ -309,9 +310,12 @@ class JaxEngine(Engine):
     def elbo_rows(self, objective, params, data, missing, seed):
         import jax
 
-        key = jax.random.PRNGKey(seed)
-        return jax.jit(lambda p, d, m, key: objective.rows(self.lowered, p, d, m, self.backend.rng(key))[0])(
-            params, data, missing, key)
+        cache = self.__dict__.setdefault("_elbo_jit", {})
+        which = (type(objective), tuple(sorted(objective.options().items())))
+        if which not in cache:  # compiled once per objective, not once per batch
+            cache[which] = jax.jit(lambda p, d, m, key: objective.rows(self.lowered, p, d, m,
+                                                                      self.backend.rng(key))[0])
+        return cache[which](params, data, missing, jax.random.PRNGKey(seed))
 
     def encode(self, params, data):
         return self._jitted["encode"](params, data)

@@ -93,12 +93,19 @@ class Fitted:
     def bits_per_dim(self, data) -> float:
         """``-mean(log_prob) / (d log 2)``: the average negative log-likelihood
         in bits per observed number (``d``: the observed sites' entries per row).
-        For a dequantised flow, this is the usual dequantised bound."""
+        For a dequantised flow, this is the usual dequantised bound; for a
+        diffusion chain, its variational bound (:meth:`elbo`)."""
         from .train import as_data
 
         data = as_data(self.model, data)
         dims = sum(int(np.prod(np.shape(v)[1:])) for v in data.values())
-        return float(-np.mean(self.log_prob(data)) / (dims * np.log(2)))
+        rows = self.elbo(data) if self._chain_bound(data) else self.log_prob(data)
+        return float(-np.mean(rows) / (dims * np.log(2)))
+
+    def _chain_bound(self, data) -> bool:
+        from .elbo import _chain_bound
+
+        return _chain_bound(self.model, list(data))
 
     def _check_exact(self, data):
         from gendsl.errors import ObjectiveError
@@ -108,6 +115,11 @@ class Fitted:
         try:
             get("mle").check(self.model, list(data))
         except ObjectiveError as e:
+            if self._chain_bound(data):
+                raise ObjectiveError(
+                    f"log_prob needs an exact likelihood, but model {self.model.name!r} is a diffusion chain, "
+                    f"whose likelihood has no closed form; its variational bound is elbo(data) (per row, "
+                    f"nats) and bits_per_dim(data)") from None
             raise ObjectiveError(
                 f"log_prob needs an exact likelihood: {e}. For latent-variable models use "
                 f"log_likelihood(data, k=...) (importance sampling) or elbo(data)"
@@ -141,11 +153,27 @@ class Fitted:
         """The most probable value of a discrete latent ``site`` for each row."""
         return np.argmax(self.posterior(site, data), axis=-1)
 
-    def sample(self, n: int, seed: int = 0) -> dict:
-        """``n`` ancestral samples: ``{site: array}`` for every site and deterministic node."""
+    def sample(self, n: int, seed: int = 0, **options) -> dict:
+        """``n`` ancestral samples: ``{site: array}`` for every site and deterministic node.
+
+        Args:
+            options: for a diffusion chain, its sampler: ``sampler="ancestral"``
+                (the default; ``variance="beta"`` or ``"posterior"``) or
+                ``sampler="ddim"`` with ``steps=`` (default 50) and ``eta=``
+                (default 0, deterministic).
+        """
         eng = self.engine
+        if options:
+            from gendsl.backends.diffusion import check_options
+
+            chains = [s for s in self.model.ir.sites if s.dist.family == "Diffusion"]
+            if not chains:
+                raise GendslError(f"sample options {sorted(options)} choose a diffusion chain's sampler, but "
+                                  f"model {self.model.name!r} has no diffusion chain")
+            for site in chains:
+                check_options(options, site.dist.args["schedule"].steps)
         with self._no_grad():
-            values = eng.sample(eng.params_in(self.params), int(n), seed)
+            values = eng.sample(eng.params_in(self.params), int(n), seed, options)
         return {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
 
     # -- latent-variable queries ------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from gendsl.dist import BOUND_ONLY
+from gendsl.errors import ObjectiveError
+
 from .objectives import Objective, register
 
 __all__ = ["MLE"]
@@ -27,7 +30,21 @@ class MLE(Objective):
 
     exact_latents_only = True
 
+    def check(self, model, data_sites) -> None:
+        super().check(model, data_sites)
+        _refuse_bounds(self.name, model)
+
     def loss(self, lowered, params, batch, missing, n_total, rng):
         rows, glob = lowered.log_prob_rows(params, batch, missing=missing, training=rng)
         ops = lowered.backend.ops
         return -(ops["mean"](rows) + glob / n_total)
+
+
+def _refuse_bounds(name, model):
+    for site in model.ir.sites:
+        if site.dist.family in BOUND_ONLY:
+            raise ObjectiveError(
+                f"site {site.name!r} of model {model.name!r} is a diffusion chain: its likelihood has no "
+                f"closed form, so {name!r} cannot score it; use objective='denoising' (Ho et al.'s loss) "
+                f"or 'elbo' (the variational bound)"
+            )

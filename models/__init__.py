@@ -6,13 +6,15 @@ default objective (``factory.default_objective``).
 """
 
 from .autoregressive import fvsbn, made, nade, rnade
+from .diffusion import ddpm
 from .flows import glow, iaf, maf, nice, realnvp
 from .latent import factor_analysis, gmvae, vae
 from .mixtures import bernoulli_mixture, gmm
 from .naive_bayes import naive_bayes
 
 __all__ = ["naive_bayes", "gmm", "bernoulli_mixture", "fvsbn", "nade", "made", "rnade",
-           "vae", "gmvae", "factor_analysis", "nice", "realnvp", "maf", "iaf", "glow", "ZOO"]
+           "vae", "gmvae", "factor_analysis", "nice", "realnvp", "maf", "iaf", "glow", "ddpm",
+           "ZOO"]
 
 # name -> factory, in the order of DESIGN §2
 ZOO = {name: globals()[name] for name in __all__ if name != "ZOO"}

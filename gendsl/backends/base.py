@@ -70,6 +70,11 @@ class Backend:
         """``init`` after ``n`` applications of ``body`` (a chain's slow direction)."""
         raise NotImplementedError
 
+    def loop(self, n: int, body, init):
+        """``body(i, carry)`` for ``i = 0..n-1`` (a diffusion chain's steps); ``i``
+        is a Python int under PyTorch and a traced one under JAX."""
+        raise NotImplementedError
+
     def batch_shape(self, d) -> tuple:
         return tuple(d.batch_shape)
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ir
-from ..dist import RUN_AWARE
+from ..dist import QUERY_AWARE, RUN_AWARE
 from ..shapes import concrete
 
 __all__ = ["Context", "lower", "run", "lower_arg", "lower_dist"]
@@ -37,6 +37,8 @@ class Context:
         training: ``False``, or the random stream of a training step (a chain
             with several masks then scores one random mask; see
             ``dist.Autoregressive``).
+        options: the query's options for families that take them (a
+            diffusion chain's sampler, ``dist.QUERY_AWARE``).
     """
 
     env: dict
@@ -47,6 +49,7 @@ class Context:
     nets: dict = field(default_factory=dict)
     enumerable: frozenset = frozenset()
     training: Any = False
+    options: dict = field(default_factory=dict)
 
 
 def lower_arg(arg, backend) -> Callable[[Context], Any]:
@@ -100,12 +103,14 @@ def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False) -> Calla
         else:
             wrappers.append((kind, lambda ctx, n=arg: n))
 
-    run_aware = spec.family in RUN_AWARE
+    run_aware, query_aware = spec.family in RUN_AWARE, spec.family in QUERY_AWARE
 
     def build(ctx: Context):
         kwargs = {k: g(ctx) for k, g in getters.items()}
         if run_aware:  # chains and dequantisation know whether they are training, and the run's dtype
             kwargs.update(training=ctx.training, like=ctx.dtype)
+        if query_aware:
+            kwargs["options"] = ctx.options
         d = family(**kwargs)
         for kind, get in wrappers:
             d = backend.wrap(d, kind, get(ctx))

@@ -24,9 +24,9 @@ from numpyro.distributions import constraints as ncons
 from numpyro.distributions.transforms import biject_to
 
 from ..dist import FAMILIES
-from ..nn import FVSBN, MADE, MLP, NADE
+from ..nn import FVSBN, MADE, MLP, NADE, TimeMLP, TimeUNet
 from ..transforms import Bijector, Permute, Reverse, Sigmoid
-from . import autoregressive, flows
+from . import autoregressive, diffusion, flows
 from .base import Backend
 from .interpret import Context, run
 
@@ -82,6 +82,9 @@ OPS = {
     # backend-internal: used by the flows
     "solve_triangular": lambda a, b, lower, unit: jax.scipy.linalg.solve_triangular(
         a, b.reshape(-1, b.shape[-1]).T, lower=lower, unit_diagonal=unit).T.reshape(b.shape),
+    # backend-internal: used by diffusion networks (NCHW images, OIHW kernels, "same" padding)
+    "conv2d": lambda x, w, b: jax.lax.conv_general_dilated(
+        x, w, (1, 1), "SAME", dimension_numbers=("NCHW", "OIHW", "NCHW")) + b[:, None, None],
 }
 
 _CONSTRAINTS = {
@@ -96,7 +99,7 @@ _CONSTRAINTS = {
 _ACTIVATIONS = {
     "relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "softplus": jax.nn.softplus,
     "elu": jax.nn.elu, "leaky_relu": jax.nn.leaky_relu, "gelu": lambda x: jax.nn.gelu(x, approximate=False),
-    "identity": lambda x: x,
+    "silu": jax.nn.silu, "identity": lambda x: x,
 }
 
 
@@ -281,9 +284,68 @@ class JaxDequantized(ndist.Distribution):
         return jnp.clip(jnp.floor(y * self.levels), 0, self.levels - 1).astype(jnp.int32)
 
 
+def _time_net(spec, params, prefix):
+    return diffusion.forward_for(spec)(BACKEND, spec, params, prefix)
+
+
+class JaxDiffusion(ndist.Distribution):
+    """``dist.Diffusion`` for NumPyro. ``log_prob`` is the variational bound
+    (every step in one ``lax.fori_loop`` while evaluating, with noise from a
+    fixed key; a one-step unbiased estimate from the step's key while
+    training); ``denoising_loss`` is Ho et al.'s simple loss; ``sample`` runs
+    the reverse chain inside ``lax.fori_loop``."""
+
+    arg_constraints = {}
+
+    def __init__(self, net, spec, schedule, levels=None, variance="beta", training=False, like=None,
+                 options=None, batch_shape=(), validate_args=None):
+        self.net, self.spec, self.schedule, self.levels, self.step_variance = net, spec, schedule, levels, variance
+        self.training, self.options = training, options or {}
+        self.like = like or jnp.result_type(float)
+        self.chain = diffusion.Chain(BACKEND, net, schedule, levels, variance, self.like)
+        super().__init__(tuple(batch_shape), (spec.x_dim,), validate_args=validate_args)
+
+    @property
+    def support(self):
+        if self.levels is None:
+            return ncons.independent(ncons.real, 1)
+        return ncons.independent(ncons.integer_interval(0, self.levels - 1), 1)
+
+    def expand(self, batch_shape):
+        return JaxDiffusion(self.net, self.spec, self.schedule, self.levels, self.step_variance, self.training,
+                            self.like, self.options, batch_shape, self._validate_args)
+
+    def _draws(self, value):
+        k_t, k_eps = jax.random.split(self.training.next(f"{self.spec.name}$diffusion"))
+        t = jax.random.randint(k_t, value.shape[:-1], 0, self.schedule.steps)
+        return t, jax.random.normal(k_eps, value.shape, self.like)
+
+    def log_prob(self, value):
+        """The variational lower bound on ``log p(value)`` per row."""
+        if self.training is not False:
+            return -self.chain.bound_estimate(value, *self._draws(value))
+        key = jax.random.PRNGKey(0)
+        return -self.chain.bound(value, lambda shape, i: jax.random.normal(jax.random.fold_in(key, i), shape,
+                                                                           self.like))
+
+    def denoising_loss(self, value):
+        """``|eps - eps_theta(x_t, t)|^2`` per row, ``t`` uniform."""
+        return self.chain.denoising(value, *self._draws(value))
+
+    def sample(self, key, sample_shape=()):
+        k_init, k_steps = jax.random.split(key)
+        shape = tuple(sample_shape) + tuple(self.batch_shape) + (self.spec.x_dim,)
+
+        def normal(s, j):
+            return jax.random.normal(k_init if j is None else jax.random.fold_in(k_steps, j), s, self.like)
+
+        return diffusion.draw(self.chain, shape, normal, self.options)
+
+
 # network spec type -> (functional forward, Flax module factory, weights -> Flax params);
-# a flow's transforms have no Flax module: plain programs hold their weights in one numpyro.param
-NETS = {MLP: (_mlp, _flax_mlp, _mlp_to_flax),
+# a flow's transforms and the diffusion noise networks have no Flax module: plain programs
+# hold their weights in one numpyro.param
+NETS = {MLP: (_mlp, _flax_mlp, _mlp_to_flax), TimeMLP: (_time_net, None, None), TimeUNet: (_time_net, None, None),
         **{cls: (_masked, FlaxMasked, _masked_to_flax) for cls in (MADE, FVSBN, NADE)},
         **{cls: (JaxBijection, None, None) for cls in flows.BIJECTIONS}}
 
@@ -392,6 +454,7 @@ class NumPyroBackend(Backend):
         self.dists["Autoregressive"] = JaxAutoregressive
         self.dists["TransformedDistribution"] = _transformed
         self.dists["Dequantized"] = JaxDequantized
+        self.dists["Diffusion"] = JaxDiffusion
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):
@@ -424,6 +487,10 @@ class NumPyroBackend(Backend):
 
     def rng(self, seed=None):
         return _JaxRNG(seed)
+
+    def loop(self, n: int, body, init):
+        """``body(i, carry)`` for ``i = 0..n-1`` (``lax.fori_loop``: one traced body)."""
+        return jax.lax.fori_loop(0, n, body, init)
 
     def fori_loop(self, n: int, body, init):
         """``init`` after ``n`` applications of ``body`` (``lax.fori_loop``: one traced body)."""
@@ -517,10 +584,10 @@ class _NumPyroHandler:
 
     def net(self, node, ctx):
         spec = self.nets[node.name]
-        if isinstance(spec, Bijector):  # a flow transform: its weights as one param dict
+        if NETS[type(spec)][1] is None:  # a flow transform or a noise network: weights as one param dict
             weights = numpyro.param(f"{node.name}$params", {k: jnp.asarray(self.init[f"{node.name}.{k}"])
                                                             for k in spec.param_shapes()})
-            return JaxBijection(spec, weights, "")
+            return JaxBijection(spec, weights, "") if isinstance(spec, Bijector) else _time_net(spec, weights, "")
         module = self.backend.module(spec)
         init = self.backend.flax_params(spec, self.init, node.name + ".")
         variables = numpyro.param(f"{node.name}$params", init["params"])

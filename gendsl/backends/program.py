@@ -126,13 +126,17 @@ class Lowered:
             one kept site), and the log-prob of sites outside the row plate.
         """
         h = self.score(params, data, missing=missing, dtype=dtype, training=training)
-        rank = self.max_plate_nesting + len(h.enum_dims)
-        enum_vars = {v: (d, self.program[v].plates) for v, d in h.enum_dims.items()}
-        rows, glob = eliminate(self.backend, h.factors, enum_vars, self.program.plates, h.sizes,
+        return self.reduce_rows(h, h.factors, keep)
+
+    def reduce_rows(self, handler, factors, keep=()):
+        """``factors`` of a scored run, enumerated latents summed out: ``(rows, global_logp)``."""
+        rank = self.max_plate_nesting + len(handler.enum_dims)
+        enum_vars = {v: (d, self.program[v].plates) for v, d in handler.enum_dims.items()}
+        rows, glob = eliminate(self.backend, factors, enum_vars, self.program.plates, handler.sizes,
                                self.row, rank, keep)
         if rows is None:
             return None, glob
-        return self._rows(rows, keep, h, rank), glob
+        return self._rows(rows, keep, handler, rank), glob
 
     def _rows(self, rows, keep, handler, rank):
         ops = self.backend.ops
@@ -266,10 +270,16 @@ class Lowered:
         return {s.name: self.backend.mean(handler.dists[s.name], s.dist.family) for s in self.program.observed}
 
     # -- sampling ---------------------------------------------------------------------------------
-    def sample(self, params, n: int, rng, data=None, dtype=None) -> dict:
-        """Ancestral samples of every site (and deterministic node), ``n`` rows."""
+    def sample(self, params, n: int, rng, data=None, dtype=None, options=None) -> dict:
+        """Ancestral samples of every site (and deterministic node), ``n`` rows.
+
+        Args:
+            options: query options for chains that take them (a diffusion
+                chain's sampler; see ``Fitted.sample``).
+        """
         handler = SampleHandler(self.backend, rng, data)
         ctx = self.context(params, data or {}, handler, n=n, dtype=dtype)
+        ctx.options = dict(options or {})
         run(self.steps, ctx)
         return handler.values
 

@@ -26,9 +26,9 @@ import pyro.distributions as pdist
 from pyro.distributions import constraints as pcons
 
 from ..dist import FAMILIES
-from ..nn import FVSBN, MADE, MLP, NADE
+from ..nn import FVSBN, MADE, MLP, NADE, TimeMLP, TimeUNet
 from ..transforms import Permute, Reverse, Sigmoid
-from . import autoregressive, flows
+from . import autoregressive, diffusion, flows
 from .base import Backend
 from .interpret import Context, run
 
@@ -124,6 +124,8 @@ OPS = {
     "argmax": lambda x, axis=-1: torch.argmax(x, dim=axis),
     # backend-internal: used by the flows
     "solve_triangular": _solve_triangular,
+    # backend-internal: used by diffusion networks (NCHW images, OIHW kernels, "same" padding)
+    "conv2d": lambda x, w, b: F.conv2d(x, w, b, padding="same"),
 }
 
 _CONSTRAINTS = {
@@ -137,7 +139,7 @@ _CONSTRAINTS = {
 
 _ACTIVATIONS = {
     "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "softplus": F.softplus,
-    "elu": F.elu, "leaky_relu": F.leaky_relu, "gelu": F.gelu, "identity": lambda x: x,
+    "elu": F.elu, "leaky_relu": F.leaky_relu, "gelu": F.gelu, "silu": F.silu, "identity": lambda x: x,
 }
 
 
@@ -322,9 +324,81 @@ class TorchDequantized(pdist.TorchDistribution):
         return torch.clamp(torch.floor(y * self.levels), 0, self.levels - 1).long()
 
 
+class TorchTimeNet(torch.nn.Module):
+    """A diffusion noise network (``nn.TimeMLP``, ``nn.TimeUNet``) as a
+    ``torch.nn`` module, ``forward(x_t, t)``; its ``state_dict`` keys are
+    gendsl's weight names."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.spec = spec
+        _add_parameters(self, spec.param_shapes())
+
+    def forward(self, x, t):
+        return diffusion.forward_for(self.spec)(BACKEND, self.spec, dict(self.named_parameters()), "")(x, t)
+
+
+def _time_net(spec, params, prefix):
+    return diffusion.forward_for(spec)(BACKEND, spec, params, prefix)
+
+
+class TorchDiffusion(pdist.TorchDistribution):
+    """``dist.Diffusion`` for Pyro. ``log_prob`` is the variational bound
+    (every step while evaluating, with noise from a generator seeded 0; a
+    one-step unbiased estimate while training); ``denoising_loss`` is Ho et
+    al.'s simple loss; ``sample`` runs the reverse chain on the device, with
+    no host synchronisation."""
+
+    arg_constraints = {}
+    has_rsample = False
+
+    def __init__(self, net, spec, schedule, levels=None, variance="beta", training=False, like=None,
+                 options=None, batch_shape=(), validate_args=None):
+        self.net, self.spec, self.schedule, self.levels, self.step_variance = net, spec, schedule, levels, variance
+        self.training, self.options = training, options or {}
+        self.like = like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
+        self.chain = diffusion.Chain(BACKEND, net, schedule, levels, variance, self.like)
+        super().__init__(torch.Size(batch_shape), torch.Size((spec.x_dim,)), validate_args=validate_args)
+
+    @property
+    def support(self):
+        if self.levels is None:
+            return pcons.independent(pcons.real, 1)
+        return pcons.independent(pcons.integer_interval(0, self.levels - 1), 1)
+
+    def expand(self, batch_shape, _instance=None):
+        return TorchDiffusion(self.net, self.spec, self.schedule, self.levels, self.step_variance, self.training,
+                              self.like, self.options, batch_shape, self._validate_args)
+
+    def _draws(self, value):
+        dtype, device = self.like
+        t = torch.randint(self.schedule.steps, tuple(value.shape[:-1]), device=device)
+        return t, torch.randn(tuple(value.shape), dtype=dtype, device=device)
+
+    def log_prob(self, value):
+        """The variational lower bound on ``log p(value)`` per row."""
+        if self.training:
+            return -self.chain.bound_estimate(value, *self._draws(value))
+        dtype, device = self.like
+        generator = torch.Generator(device=device).manual_seed(0)
+        return -self.chain.bound(value, lambda shape, i: torch.randn(shape, generator=generator, dtype=dtype,
+                                                                     device=device))
+
+    def denoising_loss(self, value):
+        """``|eps - eps_theta(x_t, t)|^2`` per row, ``t`` uniform."""
+        return self.chain.denoising(value, *self._draws(value))
+
+    @torch.no_grad()
+    def sample(self, sample_shape=torch.Size()):
+        dtype, device = self.like
+        shape = tuple(sample_shape) + tuple(self.batch_shape) + (self.spec.x_dim,)
+        return diffusion.draw(self.chain, shape, lambda s, j: torch.randn(s, dtype=dtype, device=device),
+                              self.options)
+
+
 # network spec type -> (functional forward, torch.nn.Module class)
 NETS = {MLP: (_mlp, TorchMLP), MADE: (_masked, TorchMasked), FVSBN: (_masked, TorchMasked),
-        NADE: (_masked, TorchMasked),
+        NADE: (_masked, TorchMasked), TimeMLP: (_time_net, TorchTimeNet), TimeUNet: (_time_net, TorchTimeNet),
         **{cls: (_bijection, TorchBijector) for cls in flows.BIJECTIONS}}
 
 
@@ -430,6 +504,7 @@ class PyroBackend(Backend):
         self.dists["Autoregressive"] = functools.partial(TorchAutoregressive, validate_args=validate)
         self.dists["TransformedDistribution"] = functools.partial(_transformed, validate_args=validate)
         self.dists["Dequantized"] = functools.partial(TorchDequantized, validate_args=validate)
+        self.dists["Diffusion"] = functools.partial(TorchDiffusion, validate_args=validate)
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):
@@ -464,6 +539,12 @@ class PyroBackend(Backend):
         """``init`` after ``n`` applications of ``body`` (a Python loop: no host sync)."""
         for _ in range(n):
             init = body(init)
+        return init
+
+    def loop(self, n: int, body, init):
+        """``body(i, carry)`` for ``i = 0..n-1`` (a Python loop: no host sync)."""
+        for i in range(n):
+            init = body(i, init)
         return init
 
     # -- distributions ------------------------------------------------------------------

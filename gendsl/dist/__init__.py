@@ -338,14 +338,79 @@ def Dequantized(base_dist: Distribution, levels: int) -> Distribution:
     return Distribution(ir.DistSpec("Dequantized", args, (), base_dist.batch_shape, base_dist.event_shape))
 
 
+def Diffusion(net, steps: int = 1000, schedule="linear", beta_start: float = 1e-4, beta_end: float = 0.02,
+              levels: int | None = None, variance: str = "beta") -> Distribution:
+    """A Gaussian diffusion chain ``x_T -> ... -> x_0`` as one distribution
+    with event shape ``(x_dim,)`` (Sohl-Dickstein et al.; Ho et al.).
+
+    The forward process ``q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1},
+    beta_t I)`` is fixed by the schedule; the reverse chain ``p(x_{t-1} |
+    x_t) = N(mu_theta(x_t, t), sigma_t^2 I)`` from ``x_T ~ N(0, I)`` is
+    learned through ``net``, which predicts the noise in ``x_t``. Its
+    likelihood has no closed form: train with ``objective="denoising"`` (Ho
+    et al.'s simple loss) or ``"elbo"`` (the variational bound), whose value
+    ``Fitted.elbo`` and ``Fitted.bits_per_dim`` report. Sampling runs the
+    chain (ancestral, or DDIM with fewer steps: ``Fitted.sample(n,
+    sampler="ddim", steps=50)``). It is one node in the IR, drawn as a
+    collapsed chain.
+
+    Args:
+        net: a noise network, :class:`gendsl.nn.TimeMLP` (vectors) or
+            :class:`gendsl.nn.TimeUNet` (images, as flat rows).
+        steps: the chain's length ``T``.
+        schedule: ``"linear"`` (``beta_start`` to ``beta_end``, Ho et al.'s
+            1e-4 to 0.02), ``"cosine"`` (Nichol & Dhariwal), or the betas.
+        levels: ``None`` for real data; ``K`` for integer data ``0..K-1``
+            (8-bit pixels: 256; the 8x8 digits: 17), scaled to ``[-1, 1]``
+            and scored by a discretised Gaussian decoder, so the bound is on
+            ``-log P(x)`` of the integers.
+        variance: the reverse steps' ``sigma_t^2``: ``"beta"`` (``beta_t``) or
+            ``"posterior"`` (``beta~_t``, the forward posterior's variance).
+
+    Example:
+        >>> import gendsl as gd
+        >>> from gendsl import dist, nn
+        >>> @gd.model
+        ... def ddpm(x_dim=2):
+        ...     eps = nn.TimeMLP("eps", x_dim, hidden=[32, 32])
+        ...     with gd.plate("data"):
+        ...         gd.observe("x", dist.Diffusion(eps, steps=100))
+        >>> ddpm().ir["x"].shape
+        (N_data, 2)
+    """
+    from ..backends.diffusion import VARIANCES, Schedule, betas_for
+    from ..nn import TimeNet
+
+    if not isinstance(net, TimeNet):
+        raise ModelError(f"dist.Diffusion needs a noise network net(x_t, t) (nn.TimeMLP or nn.TimeUNet), "
+                         f"got {type(net).__name__}")
+    if variance not in VARIANCES:
+        raise ModelError(f"dist.Diffusion: unknown variance {variance!r}; choose one of {VARIANCES}")
+    if levels is not None and (int(levels) != levels or int(levels) < 2):
+        raise ModelError(f"dist.Diffusion: levels must be None (real data) or an integer >= 2, got {levels!r}")
+    betas = betas_for(schedule, steps, beta_start, beta_end)
+    kind = schedule if isinstance(schedule, str) else "given"
+    if _STACK:
+        net._register(current("dist.Diffusion"))
+    args = {"net": ir.Ref(net.name), "spec": net, "schedule": Schedule(kind, tuple(betas.tolist())),
+            "levels": None if levels is None else int(levels), "variance": variance}
+    return Distribution(ir.DistSpec("Diffusion", args, (), (), (net.x_dim,)))
+
+
 # families whose backend distributions take the run's training flag and dtype
-RUN_AWARE = ("Autoregressive", "Dequantized")
+RUN_AWARE = ("Autoregressive", "Dequantized", "Diffusion")
+# families whose backend distributions also take the query's options (samplers)
+QUERY_AWARE = ("Diffusion",)
+# families whose log_prob is a variational bound, not a likelihood
+BOUND_ONLY = ("Diffusion",)
 
 
 def value_dtype(spec: ir.DistSpec) -> str:
     """dtype of the values of ``spec`` (``"real"`` or ``"int"``)."""
     if spec.family == "Autoregressive":
         return "int" if spec.args["family"] == "Categorical" else "real"
+    if spec.family == "Diffusion":
+        return "real" if spec.args["levels"] is None else "int"
     if spec.family in ("MixtureSameFamily", "TransformedDistribution") or spec.family not in FAMILIES:
         return "real"
     return FAMILIES[spec.family].dtype
@@ -370,7 +435,7 @@ def _constructor(family: Family):
 
 _module = sys.modules[__name__]
 for _name, _family in FAMILIES.items():
-    if _name not in ("MixtureSameFamily", "Autoregressive", "TransformedDistribution", "Dequantized"):
+    if _name not in ("MixtureSameFamily", "Autoregressive", "TransformedDistribution", "Dequantized", "Diffusion"):
         setattr(_module, _name, _constructor(_family))
 
 

@@ -130,6 +130,8 @@ register_family(Family("TransformedDistribution", {}, (("base_dist", "transforms
 register_family(Family("Dequantized", {}, (("base_dist", "levels"),), support="integer_interval", dtype="int"))
 # Autoregressive takes a network; gendsl.dist.Autoregressive works out its shapes.
 register_family(Family("Autoregressive", {}, (("net",),)))
+# Diffusion takes a noise network and a schedule; gendsl.dist.Diffusion works out its shapes.
+register_family(Family("Diffusion", {}, (("net", "schedule"),)))
 # MixtureSameFamily takes distributions, not arrays; its shapes are worked out
 # in gendsl.dist (see _mixture_shapes).
 register_family(Family(

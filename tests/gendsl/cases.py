@@ -36,6 +36,10 @@ CASES = [
     ("iaf", zoo.iaf, dict(x_dim=3, hidden=(8,), layers=2), lambda r, n: {"x": r.normal(size=(n, 3))}),
     ("glow-pixels", zoo.glow, dict(x_dim=4, hidden=(8,), layers=2, levels=5),
      lambda r, n: {"x": r.integers(0, 5, (n, 4))}),
+    # diffusion chains: real vectors (TimeMLP) and integer images (TimeUNet, discretised decoder)
+    ("ddpm", zoo.ddpm, dict(x_dim=3, hidden=(8,), steps=6, time_dim=4), lambda r, n: {"x": r.normal(size=(n, 3))}),
+    ("ddpm-pixels", zoo.ddpm, dict(x_dim=16, steps=5, levels=5, image_shape=(4, 4), channels=(2, 4), time_dim=4),
+     lambda r, n: {"x": r.integers(0, 5, (n, 16))}),
     # latent-variable models: scored with z given (log p(x, z)); fitted on x alone
     ("vae-bernoulli", zoo.vae, dict(x_dim=6, z_dim=2, hidden=(8,)),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2))}),
@@ -59,3 +63,25 @@ def fit_data(model, data):
 def case_data(case, n=40, seed=0):
     _, factory, hyper, make = case
     return factory(**hyper), make(np.random.default_rng(seed), n)
+
+
+def is_chain(model) -> bool:
+    """Whether the model is a diffusion chain (scored by its bound, not log_prob)."""
+    return any(s.dist.family == "Diffusion" for s in model.ir.sites)
+
+
+def rows_of(fitted, data):
+    """Per-row log_prob, or a diffusion chain's (deterministic) variational bound."""
+    return fitted.elbo(data) if is_chain(fitted.model) else fitted.log_prob(data)
+
+
+def chain_bound_with_noise(model, backend, params, data, noise):
+    """A diffusion chain's bound per row on one backend, with given noise
+    ``(T, N, d)`` for its steps (so both backends see the same draws)."""
+    from gendsl.inference.engines import make_engine
+
+    eng = make_engine(model, backend, "float64")
+    batch = eng.put_data(data)
+    chain = eng.lowered.score(eng.params_in(params), batch).dists["x"].chain
+    prior, terms = chain.bound_terms(batch["x"], lambda shape, i: eng.put(noise[i]))
+    return -np.asarray(eng.backend.to_numpy(prior + eng.backend.ops["sum"](terms, axis=0)))

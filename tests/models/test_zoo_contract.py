@@ -53,7 +53,10 @@ def test_fit_save_load_round_trip(case, backend, tmp_path):
     back = gd.load(path)
     assert back.model.hyper == model.hyper and back.backend == backend
     assert back.params.keys() == fit.params.keys()
-    np.testing.assert_allclose(back.log_prob(data), fit.log_prob(data), rtol=1e-6)
+    if model.factory.default_objective == "denoising":  # a diffusion chain: its (deterministic) bound
+        np.testing.assert_allclose(back.elbo(data), fit.elbo(data), rtol=1e-6)
+    else:
+        np.testing.assert_allclose(back.log_prob(data), fit.log_prob(data), rtol=1e-6)
     samples = back.sample(7)
     assert all(v.shape[0] == 7 for v in samples.values())
 

@@ -1,0 +1,432 @@
+"""Gaussian diffusion chains on any backend: schedules, noise networks, the
+variational bound, the denoising loss and the samplers.
+
+Written once against a backend's NumPy-named ops (plus the backend-internal
+``linear``, ``take0`` and ``conv2d``), so the Pyro and NumPyro chains compute
+the same numbers the same way; each backend wraps it in its PPL's
+distribution class (``TorchDiffusion``, ``JaxDiffusion``), which adds only
+the random numbers and the loop (a Python loop under PyTorch, with no host
+synchronisation; ``lax.fori_loop`` under JAX).
+
+Notation (Ho et al. 2020), with steps ``t = 1..T`` stored at index ``t - 1``:
+``alpha_t = 1 - beta_t``, ``abar_t = prod_{s <= t} alpha_s``,
+``q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)`` and the posterior
+``q(x_{t-1} | x_t, x_0) = N(c0_t x_0 + ct_t x_t, beta~_t I)``.
+
+References:
+    Sohl-Dickstein et al., "Deep Unsupervised Learning using Nonequilibrium
+    Thermodynamics", ICML 2015.
+    Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
+    Nichol & Dhariwal, "Improved Denoising Diffusion Probabilistic Models",
+    ICML 2021 (the cosine schedule).
+    Song, Meng & Ermon, "Denoising Diffusion Implicit Models", ICLR 2021.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ModelError
+from ..nn import TimeMLP, TimeUNet
+
+__all__ = ["SCHEDULES", "Schedule", "betas_for", "schedule_arrays", "FORWARDS", "forward_for", "Chain"]
+
+# -- schedules (NumPy, float64) ---------------------------------------------------------------
+
+
+def _linear(steps, beta_start, beta_end):
+    return np.linspace(beta_start, beta_end, steps, dtype=np.float64)
+
+
+def _cosine(steps, beta_start, beta_end, s=0.008):
+    t = np.arange(steps + 1, dtype=np.float64) / steps
+    f = np.cos((t + s) / (1 + s) * np.pi / 2) ** 2
+    return np.clip(1 - f[1:] / f[:-1], 0.0, 0.999)
+
+
+SCHEDULES = {"linear": _linear, "cosine": _cosine}
+
+
+def betas_for(schedule, steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
+    """The noise schedule ``beta_1..beta_T`` as float64.
+
+    Args:
+        schedule: ``"linear"`` (from ``beta_start`` to ``beta_end``, Ho et
+            al.), ``"cosine"`` (Nichol & Dhariwal) or a sequence of betas.
+    """
+    if isinstance(schedule, str):
+        if schedule not in SCHEDULES:
+            raise ModelError(f"dist.Diffusion: unknown schedule {schedule!r}; choose one of {sorted(SCHEDULES)} "
+                             f"or pass the betas as a sequence")
+        if int(steps) < 1:
+            raise ModelError(f"dist.Diffusion: steps must be >= 1, got {steps}")
+        betas = SCHEDULES[schedule](int(steps), float(beta_start), float(beta_end))
+    else:
+        betas = np.asarray(schedule, dtype=np.float64).reshape(-1)
+    if betas.size < 1 or not np.all((betas > 0) & (betas < 1)):
+        raise ModelError(f"dist.Diffusion: every beta must lie in (0, 1); got values from "
+                         f"{betas.min() if betas.size else 'none'} to {betas.max() if betas.size else 'none'}")
+    return betas
+
+
+@dataclass(frozen=True, repr=False)
+class Schedule:
+    """A noise schedule as an IR argument: its name (for graphs) and betas."""
+
+    kind: str
+    betas: tuple
+
+    @property
+    def steps(self) -> int:
+        return len(self.betas)
+
+    @functools.cached_property
+    def array(self) -> np.ndarray:
+        return np.asarray(self.betas, dtype=np.float64)
+
+    def label(self) -> str:
+        return f"{self.kind} schedule, T = {self.steps}"
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.kind!r}, steps={self.steps}, betas {self.betas[0]:.3g}..{self.betas[-1]:.3g})"
+
+
+def schedule_arrays(betas) -> dict:
+    """Every per-step constant of the chain, float64 NumPy arrays of length T."""
+    betas = np.asarray(betas, dtype=np.float64)
+    alphas = 1.0 - betas
+    abar = np.cumprod(alphas)
+    abar_prev = np.concatenate([[1.0], abar[:-1]])
+    post_var = betas * (1.0 - abar_prev) / (1.0 - abar)
+    # beta~_1 = 0: like Ho et al., the decoder step uses beta~_2 in its place when sigma^2 = beta~
+    post_var_clipped = np.concatenate([post_var[1:2], post_var[1:]]) if len(betas) > 1 else betas.copy()
+    return {
+        "betas": betas, "alphas": alphas, "abar": abar, "abar_prev": abar_prev,
+        "sqrt_abar": np.sqrt(abar), "sqrt_1m_abar": np.sqrt(1.0 - abar),
+        "eps_coef": betas / np.sqrt(1.0 - abar), "inv_sqrt_alpha": 1.0 / np.sqrt(alphas),
+        "post_var": post_var, "post_var_clipped": post_var_clipped,
+        "post_c0": np.sqrt(abar_prev) * betas / (1.0 - abar),
+        "post_ct": np.sqrt(alphas) * (1.0 - abar_prev) / (1.0 - abar),
+    }
+
+
+# -- noise networks ---------------------------------------------------------------------------------
+_CONSTS: dict = {}
+
+
+def _const(backend, key, value, like, dtype="real"):
+    """``value()`` as a backend constant, made once per (key, dtype, device)."""
+    cache_key = (backend.name, key, str(like))
+    out = _CONSTS.get(cache_key)
+    if out is None:
+        out = _CONSTS[cache_key] = backend.const(value(), dtype, like=like)
+    return out
+
+
+def time_embedding(backend, t, dim: int, like):
+    """Sinusoidal embedding of integer steps ``t`` (shape ``S``): ``S + (dim,)``."""
+    ops, half = backend.ops, dim // 2
+    freqs = _const(backend, ("freqs", dim), lambda: np.exp(-math.log(10000.0) * np.arange(half) / half), like)
+    args = ops["expand_dims"](backend.to_float(t, like), -1) * freqs
+    return ops["concatenate"](ops["sin"](args), ops["cos"](args), axis=-1)
+
+
+def time_mlp_forward(backend, spec: TimeMLP, params: dict, prefix: str):
+    """``forward(x, t)`` of an ``nn.TimeMLP``."""
+    ops, act = backend.ops, backend.activations[spec.activation]
+    p = {k: params[prefix + k] for k in spec.param_shapes()}
+    n = len(spec.hidden)
+
+    def forward(x, t):
+        emb = time_embedding(backend, t, spec.time_dim, backend.like(p["time.weight"]))
+        emb = act(ops["linear"](emb, p["time.weight"], p["time.bias"]))
+        h = x
+        for i in range(n):
+            h = act(ops["linear"](h, p[f"{i}.weight"], p[f"{i}.bias"]) + ops["matmul"](
+                emb, ops["transpose"](p[f"{i}.time.weight"])))
+        return ops["linear"](h, p["out.weight"], p["out.bias"])
+
+    return forward
+
+
+def time_unet_forward(backend, spec: TimeUNet, params: dict, prefix: str):
+    """``forward(x, t)`` of an ``nn.TimeUNet`` (flat rows in and out)."""
+    ops, act = backend.ops, backend.activations[spec.activation]
+    p = {k: params[prefix + k] for k in spec.param_shapes()}
+    c_in, height, width = spec.image_shape
+
+    def conv(h, key):
+        return ops["conv2d"](h, p[f"{key}.weight"], p[f"{key}.bias"])
+
+    def channel(v):  # (B, C) -> (B, C, 1, 1)
+        return ops["reshape"](v, tuple(v.shape) + (1, 1))
+
+    def block(h, emb, key):
+        r = conv(act(h), f"{key}.conv1")
+        r = r + channel(ops["linear"](emb, p[f"{key}.time.weight"], p[f"{key}.time.bias"]))
+        return h + conv(act(r), f"{key}.conv2")
+
+    def pool(h):
+        b, c, hh, ww = h.shape
+        return ops["mean"](ops["reshape"](h, (b, c, hh // 2, 2, ww // 2, 2)), axis=(3, 5))
+
+    def unpool(h):
+        b, c, hh, ww = h.shape
+        h = backend.broadcast_to(ops["reshape"](h, (b, c, hh, 1, ww, 1)), (b, c, hh, 2, ww, 2))
+        return ops["reshape"](h, (b, c, 2 * hh, 2 * ww))
+
+    def forward(x, t):
+        lead = tuple(x.shape[:-1])
+        x = ops["reshape"](x, (-1, c_in, height, width))
+        t = ops["reshape"](backend.broadcast_to(t, lead), (-1,))
+        emb = time_embedding(backend, t, spec.time_dim, backend.like(p["time.weight"]))
+        emb = act(ops["linear"](emb, p["time.weight"], p["time.bias"]))
+        skip = block(conv(x, "in"), emb, "down")
+        h = conv(pool(skip), "pool")
+        h = block(block(h, emb, "mid1"), emb, "mid2")
+        h = conv(unpool(h), "unpool")
+        h = block(conv(ops["concatenate"](h, skip, axis=1), "merge"), emb, "up")
+        return ops["reshape"](conv(act(h), "out"), lead + (spec.x_dim,))
+
+    return forward
+
+
+FORWARDS = {TimeMLP: time_mlp_forward, TimeUNet: time_unet_forward}
+
+
+def forward_for(spec):
+    return FORWARDS[type(spec)]
+
+
+_ARRAYS: dict = {}  # Schedule -> schedule_arrays
+
+
+# -- the chain ---------------------------------------------------------------------------------------
+VARIANCES = ("beta", "posterior")
+SAMPLERS = ("ancestral", "ddim")
+
+
+class Chain:
+    """One diffusion chain's arithmetic on one backend and dtype.
+
+    Args:
+        backend: the backend.
+        net: ``net(x_t, t)`` predicting the noise.
+        schedule: the :class:`Schedule`.
+        levels: ``None`` for real data; ``K`` for integer data ``0..K-1``,
+            scaled to ``[-1, 1]`` and scored by a discretised Gaussian decoder.
+        variance: the reverse steps' variance, ``"beta"`` (``sigma_t^2 =
+            beta_t``) or ``"posterior"`` (``beta~_t``).
+        like: the float dtype spec.
+    """
+
+    def __init__(self, backend, net, schedule, levels, variance, like):
+        self.backend, self.net, self.levels, self.variance, self.like = backend, net, levels, variance, like
+        self.schedule, self.betas = schedule, schedule.array
+        self.steps = len(self.betas)
+        arrays = _ARRAYS.get(schedule)
+        if arrays is None:
+            arrays = _ARRAYS[schedule] = schedule_arrays(self.betas)
+        key = ("chain", schedule)
+        self.c = {k: _const(backend, key + (k,), lambda v=v: v, like) for k, v in arrays.items()}
+        self.index = _const(backend, key + ("index",), lambda: np.arange(self.steps), like, "int")
+
+    # -- helpers --------------------------------------------------------------------------------
+    def at(self, name, t):
+        """Constant ``name`` at integer steps ``t`` (shape ``S``), as ``S + (1,)``."""
+        return self.backend.ops["expand_dims"](self.backend.ops["take0"](self.c[name], t), -1)
+
+    def to_model(self, x):
+        """Data -> the chain's space (integers to ``[-1, 1]``)."""
+        x = self.backend.to_float(x, self.like)
+        return x if self.levels is None else x * (2.0 / (self.levels - 1)) - 1.0
+
+    def from_model(self, x):
+        if self.levels is None:
+            return x
+        ops = self.backend.ops
+        k = self.levels - 1
+        return ops["astype"](ops["clip"](ops["floor"]((x + 1.0) * (k / 2.0) + 0.5), 0, k), "int")
+
+    def sigma2(self, t):
+        return self.at("betas" if self.variance == "beta" else "post_var_clipped", t)
+
+    # -- closed forms ---------------------------------------------------------------------------
+    def q_sample(self, x0, t, eps):
+        """``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps``."""
+        return self.at("sqrt_abar", t) * x0 + self.at("sqrt_1m_abar", t) * eps
+
+    def posterior(self, x0, xt, t):
+        """Mean and variance of ``q(x_{t-1} | x_t, x_0)``."""
+        return self.at("post_c0", t) * x0 + self.at("post_ct", t) * xt, self.at("post_var", t)
+
+    def x0_from_eps(self, xt, t, eps):
+        x0 = (xt - self.at("sqrt_1m_abar", t) * eps) / self.at("sqrt_abar", t)
+        return x0 if self.levels is None else self.backend.ops["clip"](x0, -1.0, 1.0)
+
+    def p_mean(self, xt, t, eps_hat):
+        """Mean of ``p(x_{t-1} | x_t)`` from the predicted noise (through the
+        clipped ``x_0`` estimate for images, as Ho et al. sample)."""
+        if self.levels is None:
+            return self.at("inv_sqrt_alpha", t) * (xt - self.at("eps_coef", t) * eps_hat)
+        return self.posterior(self.x0_from_eps(xt, t, eps_hat), xt, t)[0]
+
+    def p_mean_unclipped(self, xt, t, eps_hat):
+        return self.at("inv_sqrt_alpha", t) * (xt - self.at("eps_coef", t) * eps_hat)
+
+    # -- the objectives -------------------------------------------------------------------------
+    def denoising(self, x, t, eps):
+        """Ho et al.'s simple loss per row: ``|eps - eps_theta(x_t, t)|^2`` summed over dimensions."""
+        ops = self.backend.ops
+        x0 = self.to_model(x)
+        return ops["sum"](ops["square"](eps - self.net(self.q_sample(x0, t, eps), t)), axis=-1)
+
+    def prior_kl(self, x0):
+        """``KL(q(x_T | x_0) || N(0, I))`` per row."""
+        ops = self.backend.ops
+        abar = ops["take0"](self.c["abar"], self.steps - 1)
+        var = 1.0 - abar
+        return 0.5 * ops["sum"](var + abar * ops["square"](x0) - 1.0 - ops["log"](var), axis=-1)
+
+    def step_term(self, x0, t, eps):
+        """Per row, for steps ``t`` (indices; shape ``(N,)``) with ``x_t`` from ``eps``:
+        ``KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))`` for ``t >= 1``, and the
+        decoder's ``-log p(x_0 | x_1)`` at index 0."""
+        ops = self.backend.ops
+        xt = self.q_sample(x0, t, eps)
+        mean_p = self.p_mean_unclipped(xt, t, self.net(xt, t))
+        var_p = self.sigma2(t)
+        mean_q, var_q = self.posterior(x0, xt, t)
+        safe_var_q = ops["where"](var_q > 0, var_q, var_p)  # index 0 has var_q = 0; its KL is unused
+        kl = 0.5 * (ops["log"](var_p / safe_var_q) + safe_var_q / var_p
+                    + ops["square"](mean_q - mean_p) / var_p - 1.0)
+        kl = ops["sum"](kl, axis=-1)
+        nll = -ops["sum"](self.decoder_log_prob(x0, mean_p, var_p), axis=-1)
+        return ops["where"](t == 0, nll, kl)
+
+    def decoder_log_prob(self, x0, mean, var):
+        """``log p(x_0 | x_1)`` per entry: a Gaussian density for real data; for
+        ``K`` levels the Gaussian's mass on each level's bin (Ho et al.'s
+        discretised decoder, the outermost bins open-ended)."""
+        ops = self.backend.ops
+        if self.levels is None:
+            return -0.5 * (math.log(2 * math.pi) + ops["log"](var) + ops["square"](x0 - mean) / var)
+        half = 1.0 / (self.levels - 1)
+        inv = 1.0 / ops["sqrt"](2.0 * var)
+        upper = 0.5 * (1.0 + ops["erf"]((x0 + half - mean) * inv))
+        lower = 0.5 * (1.0 + ops["erf"]((x0 - half - mean) * inv))
+        upper = ops["where"](x0 > 1.0 - half, ops["ones_like"](upper), upper)
+        lower = ops["where"](x0 < -1.0 + half, ops["zeros_like"](lower), lower)
+        return ops["log"](ops["clip"](upper - lower, 1e-12, None))
+
+    def bound_estimate(self, x, t, eps):
+        """An unbiased one-step estimate of the negative bound per row (training)."""
+        x0 = self.to_model(x)
+        return self.prior_kl(x0) + self.steps * self.step_term(x0, t, eps)
+
+    def bound_terms(self, x, normal):
+        """Every term of the negative bound per row: ``(prior, steps)`` with
+        ``steps`` of shape ``(T, N)`` (index ``t - 1`` holds ``L_{t-1}``)."""
+        x0 = self.to_model(x)
+        n = tuple(x0.shape[:-1])
+        terms = [self.step_term(x0, self.full(n, i), normal(tuple(x0.shape), i)) for i in range(self.steps)]
+        return self.prior_kl(x0), self.backend.ops["stack"](*terms, axis=0)
+
+    def bound(self, x, normal):
+        """The negative variational bound per row, every step summed (one loop)."""
+        x0 = self.to_model(x)
+        n = tuple(x0.shape[:-1])
+
+        def body(i, total):
+            return total + self.step_term(x0, self.full(n, i), normal(tuple(x0.shape), i))
+
+        zero = self.backend.ops["sum"](x0 * 0.0, axis=-1)
+        return self.prior_kl(x0) + self.backend.loop(self.steps, body, zero)
+
+    def full(self, n: tuple, i):
+        """Step index ``i`` (an int, or a traced one inside a loop) for every row."""
+        return self.backend.broadcast_to(self.backend.ops["take0"](self.index, i), n)
+
+    # -- samplers ---------------------------------------------------------------------------------
+    def ancestral(self, shape, normal):
+        """Algorithm 2 of Ho et al.: ``x_T ~ N(0, I)``, then ``T`` reverse steps
+        with ``sigma_t^2`` per :attr:`variance` (no noise on the last step).
+
+        Args:
+            normal: ``normal(shape, j)``, standard normal draws for loop step
+                ``j`` (``None`` for the initial ``x_T``).
+        """
+        ops, n, last = self.backend.ops, tuple(shape[:-1]), self.steps - 1
+
+        def body(j, x):
+            t = self.full(n, last - j)
+            mean = self.p_mean(x, t, self.net(x, t))
+            scale = ops["sqrt"](self.sigma2(t)) * ops["expand_dims"](self.backend.to_float(t > 0, self.like), -1)
+            return mean + scale * normal(shape, j)
+
+        return self.from_model(self.backend.loop(self.steps, body, normal(shape, None)))
+
+    def ddim(self, shape, normal, steps: int, eta: float):
+        """DDIM (Song et al.) on ``steps`` evenly spaced steps of the chain;
+        ``eta=0`` is deterministic, ``eta=1`` matches ancestral sampling's noise."""
+        if not 1 <= int(steps) <= self.steps:
+            raise ModelError(f"ddim: steps must lie in 1..{self.steps} (the chain's length), got {steps}")
+        seq = np.unique(np.round(np.linspace(0, self.steps - 1, int(steps))).astype(np.int64))[::-1]
+        abar = schedule_arrays(self.betas)["abar"]
+        now, prev = abar[seq], np.concatenate([abar[seq[1:]], [1.0]])
+        sigma = float(eta) * np.sqrt((1 - prev) / (1 - now) * (1 - now / prev))
+        key = ("ddim", self.betas.tobytes(), seq.tobytes(), float(eta))  # once per sampling call
+        c = {k: _const(self.backend, key + (k,), lambda v=v: v, self.like) for k, v in {
+            "sqrt_now": np.sqrt(now), "sqrt_1m_now": np.sqrt(1 - now), "sqrt_prev": np.sqrt(prev),
+            "dir": np.sqrt(np.clip(1 - prev - sigma ** 2, 0, None)), "sigma": sigma}.items()}
+        ops, n = self.backend.ops, tuple(shape[:-1])
+        steps_at = _const(self.backend, key + ("t",), lambda: seq.copy(), self.like, "int")
+
+        def body(j, x):
+            t = self.backend.broadcast_to(ops["take0"](steps_at, j), n)
+            a, b = ops["take0"](c["sqrt_now"], j), ops["take0"](c["sqrt_1m_now"], j)
+            eps = self.net(x, t)
+            x0 = (x - b * eps) / a
+            if self.levels is not None:  # clip the image estimate, and re-derive the noise from it
+                x0 = ops["clip"](x0, -1.0, 1.0)
+                eps = (x - a * x0) / b
+            return (ops["take0"](c["sqrt_prev"], j) * x0 + ops["take0"](c["dir"], j) * eps
+                    + ops["take0"](c["sigma"], j) * normal(shape, j))
+
+        return self.from_model(self.backend.loop(len(seq), body, normal(shape, None)))
+
+
+SAMPLE_OPTIONS = {"sampler": SAMPLERS, "steps": "an int (DDIM's steps)", "eta": "a float >= 0 (DDIM's noise)",
+                  "variance": VARIANCES}
+
+
+def check_options(options: dict, steps: int) -> dict:
+    """Validates sampling options of a diffusion chain (``Fitted.sample(n, **options)``)."""
+    for key, value in options.items():
+        if key not in SAMPLE_OPTIONS:
+            raise ModelError(f"unknown sampling option {key!r} for a diffusion chain; the options are "
+                             f"{sorted(SAMPLE_OPTIONS)}")
+    if options.get("sampler", "ancestral") not in SAMPLERS:
+        raise ModelError(f"sampler must be one of {SAMPLERS}, got {options['sampler']!r}")
+    if options.get("variance", "beta") not in VARIANCES:
+        raise ModelError(f"variance must be one of {VARIANCES}, got {options['variance']!r}")
+    if "steps" in options and not 1 <= int(options["steps"]) <= steps:
+        raise ModelError(f"steps must lie in 1..{steps} (the chain's length), got {options['steps']!r}")
+    if float(options.get("eta", 0.0)) < 0:
+        raise ModelError(f"eta must be >= 0, got {options['eta']!r}")
+    if options.get("sampler", "ancestral") == "ancestral" and ("steps" in options or "eta" in options):
+        raise ModelError("steps= and eta= apply to sampler='ddim'; ancestral sampling runs every step")
+    return options
+
+
+def draw(chain: Chain, shape: tuple, normal, options: dict):
+    """Samples with the chosen sampler (defaults: ancestral, the chain's variance)."""
+    if options.get("sampler", "ancestral") == "ddim":
+        return chain.ddim(shape, normal, int(options.get("steps", 50)), float(options.get("eta", 0.0)))
+    if "variance" in options and options["variance"] != chain.variance:
+        chain = Chain(chain.backend, chain.net, chain.schedule, chain.levels, options["variance"], chain.like)
+    return chain.ancestral(shape, normal)
