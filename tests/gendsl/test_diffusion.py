@@ -3,7 +3,6 @@ summarise, the posterior against Bayes' rule, the variational bound against
 a direct Monte Carlo estimate, the samplers, and the errors and refusals a
 user meets first. Closed-form checks run on both backends in float64."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
