@@ -83,6 +83,8 @@ def _sample_attrs(node: ir.Sample) -> dict:
         return _chain_attrs(node, observed)
     if node.dist.family == "Diffusion":
         return _diffusion_attrs(node, observed)
+    if node.dist.family == "DenoisingAutoencoder":
+        return _dae_attrs(node, observed)
     if node.dist.family in ("TransformedDistribution", "Dequantized"):
         return _flow_attrs(node, observed)
     return {
@@ -126,6 +128,21 @@ def _diffusion_attrs(node: ir.Sample, observed: bool) -> dict:
         "observed": observed,
         "caption": (f"{name}_t-1 | {name}_t, t = T..1\n{name}_T -> ... -> {name}_0, T = {schedule.steps}\n"
                     f"{schedule.kind} schedule, {betas}\nGaussian steps, sigma^2 = {args['variance']}; {data}"),
+    }
+
+
+def _dae_attrs(node: ir.Sample, observed: bool) -> dict:
+    """A denoising autoencoder in one node: corruption, code, reconstruction."""
+    args, name = node.dist.args, node.name
+    noise = (f"N({name}, {args['level']:g}^2 I)" if args["corruption"] == "gaussian"
+             else f"{name} masked, p = {args['level']:g}")
+    return {
+        "kind": "autoencoder",
+        "dist": "DenoisingAutoencoder",
+        "event_shape": format_shape(node.event_shape),
+        "observed": observed,
+        "caption": (f"{name}~ ~ {noise}\nh = {args['encoder'].name}({name}~)\n"
+                    f"{name} ~ {args['likelihood'].capitalize()}({args['decoder'].name}(h))"),
     }
 
 

@@ -1,11 +1,14 @@
-"""The denoising objective: Ho et al.'s simple loss for diffusion chains.
+"""The denoising objective: Ho et al.'s simple loss for diffusion chains, and
+the reconstruction loss of denoising autoencoders.
 
 A diffusion chain (``dist.Diffusion``) trained with ``denoising`` minimises
 ``E_{t, eps} |eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t)|^2``
 with ``t`` uniform over the chain's steps: the variational bound with its
 per-step weights dropped, which Ho et al. found gives better samples. Other
 observed sites of the model (a class label, say) add their negative
-log-likelihood.
+log-likelihood. A denoising autoencoder (``dist.DenoisingAutoencoder``)
+minimises ``-log p(x | g(f(x~)))`` with ``x~`` a fresh corruption of ``x``
+(Vincent et al. 2008).
 """
 
 from __future__ import annotations
@@ -18,20 +21,24 @@ from .objectives import Objective, register
 __all__ = ["Denoising", "DENOISABLE"]
 
 # families whose backend distributions have ``denoising_loss(value)``
-DENOISABLE = ("Diffusion",)
+DENOISABLE = ("Diffusion", "DenoisingAutoencoder")
 
 
 @register("denoising")
 class Denoising(Objective):
-    """Ho et al.'s epsilon-prediction loss, averaged over rows (summed over
-    each row's dimensions).
+    """Ho et al.'s epsilon-prediction loss, or a denoising autoencoder's
+    reconstruction loss, averaged over rows (summed over each row's dimensions).
 
     References:
         Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models",
         NeurIPS 2020 (algorithm 1).
         Vincent, "A Connection Between Score Matching and Denoising
         Autoencoders", Neural Computation 2011.
+        Vincent, Larochelle, Bengio & Manzagol, "Extracting and Composing
+        Robust Features with Denoising Autoencoders", ICML 2008.
     """
+
+    trains_without_density = ("DenoisingAutoencoder",)
 
     def check(self, model, data_sites) -> None:
         super().check(model, data_sites)
@@ -39,8 +46,8 @@ class Denoising(Objective):
         chains = [s.name for s in program.sites if s.dist.family in DENOISABLE and (s.observed or s.name in given)]
         if not chains:
             raise ObjectiveError(
-                f"objective 'denoising' trains diffusion chains (dist.Diffusion), but model {model.name!r} "
-                f"observes none; use 'mle' for exact likelihoods or 'elbo'/'iwae' with a guide"
+                f"objective 'denoising' trains diffusion chains (dist.Diffusion) and denoising autoencoders "
+                f"(dist.DenoisingAutoencoder), but model {model.name!r} observes neither; use 'mle' for exact likelihoods or 'elbo'/'iwae' with a guide"
             )
         for site in program.latent:
             family = FAMILIES.get(site.dist.family)

@@ -160,18 +160,23 @@ class Fitted:
             options: for a diffusion chain, its sampler: ``sampler="ancestral"``
                 (the default; ``variance="beta"`` or ``"posterior"``) or
                 ``sampler="ddim"`` with ``steps=`` (default 50) and ``eta=``
-                (default 0, deterministic).
+                (default 0, deterministic). For a denoising autoencoder,
+                ``steps=`` of Bengio et al.'s chain (default 100).
         """
         eng = self.engine
         if options:
             from gendsl.backends.diffusion import check_options
 
-            chains = [s for s in self.model.ir.sites if s.dist.family == "Diffusion"]
+            chains = [s for s in self.model.ir.sites if s.dist.family in ("Diffusion", "DenoisingAutoencoder")]
             if not chains:
-                raise GendslError(f"sample options {sorted(options)} choose a diffusion chain's sampler, but "
-                                  f"model {self.model.name!r} has no diffusion chain")
+                raise GendslError(f"sample options {sorted(options)} choose a chain's sampler (a diffusion chain or "
+                                  f"a denoising autoencoder), but model {self.model.name!r} has neither")
             for site in chains:
-                check_options(options, site.dist.args["schedule"].steps)
+                if site.dist.family == "Diffusion":
+                    check_options(options, site.dist.args["schedule"].steps)
+                elif set(options) - {"steps"} or int(options.get("steps", 1)) < 1:
+                    raise GendslError(f"a denoising autoencoder's sampler takes steps= (an int >= 1, the chain's "
+                                      f"length), got {options}")
         with self._no_grad():
             values = eng.sample(eng.params_in(self.params), int(n), seed, options)
         return {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
@@ -229,7 +234,7 @@ class Fitted:
         """The guide's mean of the latent site(s): an array if there is one
         latent, else a dict. For a flow (no guide), the base-space value
         ``z = t_1^-1(... t_n^-1(x))`` of its observed site."""
-        if not self.engine.lowered.flow_sites:
+        if not self.engine.lowered.coded_sites:
             self._need_guide("encode")
         batch, _ = self._prepare(data)
         with self._no_grad():
@@ -243,7 +248,7 @@ class Fitted:
         flow: its observed site pushed forward from base-space values."""
         if not isinstance(latents, dict):
             guided = [s.name for s in self.model.guide_ir.sites] if self.model.guide_ir else \
-                [s.name for s in self.model.ir.latent] or list(self.engine.lowered.flow_sites)
+                [s.name for s in self.model.ir.latent] or list(self.engine.lowered.coded_sites)
             if len(guided) != 1:
                 raise SiteError(f"decode: model {self.model.name!r} has latents {guided}; pass a dict")
             latents = {guided[0]: latents}

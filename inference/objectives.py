@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 
-from gendsl.dist import FAMILIES
+from gendsl.dist import FAMILIES, NO_DENSITY
 from gendsl.errors import ObjectiveError, unknown_name
 
 __all__ = ["Objective", "OBJECTIVES", "register", "get"]
@@ -62,6 +62,7 @@ class Objective:
     name = ""
     needs_guide = False
     needs_density = True
+    trains_without_density: tuple = ()  # families in gendsl.dist.NO_DENSITY this objective trains
     exact_latents_only = False
 
     def loss(self, lowered, params: dict, batch: dict, missing: dict, n_total: int, rng):
@@ -90,6 +91,12 @@ class Objective:
                     raise ObjectiveError(
                         f"model {model.name!r} observes {site.name!r} through a Delta: it has no density, "
                         f"so {self.name!r} cannot score it; use objective='adversarial'"
+                    )
+                if (site.dist.family in NO_DENSITY and site.dist.family not in self.trains_without_density
+                        and (site.observed or site.name in given)):
+                    raise ObjectiveError(
+                        f"model {model.name!r} observes {site.name!r} through a denoising autoencoder: it has "
+                        f"no density, so {self.name!r} cannot score it; use objective='denoising'"
                     )
         if self.needs_guide and model.guide_ir is None:
             raise ObjectiveError(

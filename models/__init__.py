@@ -6,6 +6,7 @@ default objective (``factory.default_objective``).
 """
 
 from .autoregressive import fvsbn, made, nade, rnade
+from .dae import dae
 from .diffusion import ddpm
 from .flows import glow, iaf, maf, nice, realnvp
 from .latent import factor_analysis, gmvae, vae
@@ -14,7 +15,7 @@ from .naive_bayes import naive_bayes
 
 __all__ = ["naive_bayes", "gmm", "bernoulli_mixture", "fvsbn", "nade", "made", "rnade",
            "vae", "gmvae", "factor_analysis", "nice", "realnvp", "maf", "iaf", "glow", "ddpm",
-           "ZOO"]
+           "dae", "ZOO"]
 
 # name -> factory, in the order of DESIGN §2
 ZOO = {name: globals()[name] for name in __all__ if name != "ZOO"}

@@ -97,8 +97,11 @@ class Backend:
 
     def to_base(self, d, x):
         """A flow site's data ``x`` mapped to its base distribution's space
-        (dequantised values at the centre of their bins)."""
-        while not hasattr(d, "transforms"):  # Independent / Expanded / Masked / Dequantized wrappers
+        (dequantised values at the centre of their bins); a denoising
+        autoencoder's code of ``x``."""
+        while not hasattr(d, "transforms"):
+            if hasattr(d, "dae"):
+                return d.encode(x)  # Independent / Expanded / Masked / Dequantized wrappers
             if hasattr(d, "levels"):
                 x = (self.to_float(x, d.like) + 0.5) / d.levels
             d = d.base_dist
@@ -108,9 +111,12 @@ class Backend:
 
     def from_base(self, d, z):
         """Base-space values ``z`` of a flow site pushed through its transforms
-        (then floored to integer levels where the site is dequantised)."""
+        (then floored to integer levels where the site is dequantised); a
+        denoising autoencoder's reconstruction mean from codes ``z``."""
         levels = None
         while not hasattr(d, "transforms"):
+            if hasattr(d, "dae"):
+                return d.decode(z)
             levels = getattr(d, "levels", levels)
             d = d.base_dist
         for t in d.transforms:

@@ -136,7 +136,7 @@ def time_embedding(backend, t, dim: int, like):
 
 
 def time_mlp_forward(backend, spec: TimeMLP, params: dict, prefix: str):
-    """``forward(x, t)`` of an ``nn.TimeMLP``."""
+    """``forward(x, t)`` of an ``nn.TimeMLP``; ``t`` holds a step per row, or is a scalar step for all."""
     ops, act = backend.ops, backend.activations[spec.activation]
     p = {k: params[prefix + k] for k in spec.param_shapes()}
     n = len(spec.hidden)
@@ -162,7 +162,7 @@ def time_unet_forward(backend, spec: TimeUNet, params: dict, prefix: str):
     def conv(h, key):
         return ops["conv2d"](h, p[f"{key}.weight"], p[f"{key}.bias"])
 
-    def channel(v):  # (B, C) -> (B, C, 1, 1)
+    def channel(v):  # (B, C) -> (B, C, 1, 1), or (C,) -> (C, 1, 1)
         return ops["reshape"](v, tuple(v.shape) + (1, 1))
 
     def block(h, emb, key):
@@ -182,7 +182,8 @@ def time_unet_forward(backend, spec: TimeUNet, params: dict, prefix: str):
     def forward(x, t):
         lead = tuple(x.shape[:-1])
         x = ops["reshape"](x, (-1, c_in, height, width))
-        t = ops["reshape"](backend.broadcast_to(t, lead), (-1,))
+        if len(t.shape):  # one step per row; a scalar step (the samplers') is embedded once
+            t = ops["reshape"](backend.broadcast_to(t, lead), (-1,))
         emb = time_embedding(backend, t, spec.time_dim, backend.like(p["time.weight"]))
         emb = act(ops["linear"](emb, p["time.weight"], p["time.bias"]))
         skip = block(conv(x, "in"), emb, "down")
@@ -360,10 +361,10 @@ class Chain:
             normal: ``normal(shape, j)``, standard normal draws for loop step
                 ``j`` (``None`` for the initial ``x_T``).
         """
-        ops, n, last = self.backend.ops, tuple(shape[:-1]), self.steps - 1
+        ops, last = self.backend.ops, self.steps - 1
 
         def body(j, x):
-            t = self.full(n, last - j)
+            t = self.backend.ops["take0"](self.index, last - j)  # one step for every row: embedded once
             mean = self.p_mean(x, t, self.net(x, t))
             scale = ops["sqrt"](self.sigma2(t)) * ops["expand_dims"](self.backend.to_float(t > 0, self.like), -1)
             return mean + scale * normal(shape, j)
@@ -383,11 +384,11 @@ class Chain:
         c = {k: _const(self.backend, key + (k,), lambda v=v: v, self.like) for k, v in {
             "sqrt_now": np.sqrt(now), "sqrt_1m_now": np.sqrt(1 - now), "sqrt_prev": np.sqrt(prev),
             "dir": np.sqrt(np.clip(1 - prev - sigma ** 2, 0, None)), "sigma": sigma}.items()}
-        ops, n = self.backend.ops, tuple(shape[:-1])
+        ops = self.backend.ops
         steps_at = _const(self.backend, key + ("t",), lambda: seq.copy(), self.like, "int")
 
         def body(j, x):
-            t = self.backend.broadcast_to(ops["take0"](steps_at, j), n)
+            t = ops["take0"](steps_at, j)
             a, b = ops["take0"](c["sqrt_now"], j), ops["take0"](c["sqrt_1m_now"], j)
             eps = self.net(x, t)
             x0 = (x - b * eps) / a

@@ -26,7 +26,7 @@ from numpyro.distributions.transforms import biject_to
 from ..dist import FAMILIES
 from ..nn import FVSBN, MADE, MLP, NADE, TimeMLP, TimeUNet
 from ..transforms import Bijector, Permute, Reverse, Sigmoid
-from . import autoregressive, diffusion, flows
+from . import autoregressive, dae, diffusion, flows
 from .base import Backend
 from .interpret import Context, run
 
@@ -342,6 +342,62 @@ class JaxDiffusion(ndist.Distribution):
         return diffusion.draw(self.chain, shape, normal, self.options)
 
 
+class JaxDAE(ndist.Distribution):
+    """``dist.DenoisingAutoencoder`` for NumPyro: no density (``log_prob``
+    refuses); ``denoising_loss`` reconstructs each row from a fresh
+    corruption (the step's key); ``sample`` runs Bengio et al.'s chain inside
+    ``lax.fori_loop``."""
+
+    arg_constraints = {}
+
+    def __init__(self, encoder, decoder, encoder_spec, decoder_spec, corruption="gaussian", level=0.5,
+                 likelihood="bernoulli", training=False, like=None, options=None, batch_shape=(),
+                 validate_args=None):
+        self.encoder, self.decoder, self.encoder_spec, self.decoder_spec = encoder, decoder, encoder_spec, decoder_spec
+        self.corruption, self.level, self.likelihood = corruption, level, likelihood
+        self.training, self.options = training, options or {}
+        self.like = like or jnp.result_type(float)
+        self.dae = dae.Autoencoder(BACKEND, encoder, decoder, likelihood, corruption, level, self.like)
+        super().__init__(tuple(batch_shape), (encoder_spec.sizes[0],), validate_args=validate_args)
+
+    @property
+    def support(self):
+        return ncons.independent(ncons.boolean if self.likelihood == "bernoulli" else ncons.real, 1)
+
+    def expand(self, batch_shape):
+        return JaxDAE(self.encoder, self.decoder, self.encoder_spec, self.decoder_spec, self.corruption, self.level,
+                      self.likelihood, self.training, self.like, self.options, batch_shape, self._validate_args)
+
+    @staticmethod
+    def _draw(key, shape, kind, like):
+        return (jax.random.normal if kind == "normal" else jax.random.uniform)(key, shape, like)
+
+    def log_prob(self, value):
+        raise NotImplementedError("a denoising autoencoder has no density; train it with objective='denoising'")
+
+    def denoising_loss(self, value):
+        """``-log p(x | g(f(x~)))`` per row, ``x~`` a fresh corruption of ``x``."""
+        key = self.training.next(f"{self.encoder_spec.name}$corruption")
+        return self.dae.loss(value, self._draw(key, value.shape, dae.CORRUPTIONS[self.corruption], self.like))
+
+    def encode(self, value):
+        return self.encoder(BACKEND.to_float(value, self.like))
+
+    def decode(self, code):
+        return self.dae.mean(self.decoder(code))
+
+    def sample(self, key, sample_shape=()):
+        shape = tuple(sample_shape) + tuple(self.batch_shape) + tuple(self.event_shape)
+
+        def draws(kind):
+            def draw(s, j, role):
+                k = jax.random.fold_in(key, 2 * (-1 if j is None else j) + 2 + role)
+                return self._draw(k, s, kind, self.like)
+            return draw
+
+        return self.dae.chain(shape, int(self.options.get("steps", 100)), draws("uniform"), draws("normal"))
+
+
 # network spec type -> (functional forward, Flax module factory, weights -> Flax params);
 # a flow's transforms and the diffusion noise networks have no Flax module: plain programs
 # hold their weights in one numpyro.param
@@ -455,6 +511,7 @@ class NumPyroBackend(Backend):
         self.dists["TransformedDistribution"] = _transformed
         self.dists["Dequantized"] = JaxDequantized
         self.dists["Diffusion"] = JaxDiffusion
+        self.dists["DenoisingAutoencoder"] = JaxDAE
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):

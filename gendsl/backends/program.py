@@ -21,8 +21,9 @@ from .interpret import Context, lower, lower_dist, run
 
 __all__ = ["Lowered"]
 
-# families whose sites encode to a base space (Fitted.encode / decode without a guide)
-_FLOWS = ("TransformedDistribution", "Dequantized")
+# families whose sites encode to a code space without a guide (Fitted.encode / decode): a flow's
+# base space, a denoising autoencoder's code
+_FLOWS = ("TransformedDistribution", "Dequantized", "DenoisingAutoencoder")
 
 # A value inside each support, written where data are missing (then masked).
 _FILL = {"positive": 1.0, "unit_interval": 0.5}
@@ -241,17 +242,18 @@ class Lowered:
         return self.reduce_particles(model.factors, guide.factors, model.enum_dims, model.sizes, k)
 
     @property
-    def flow_sites(self) -> tuple:
-        """Observed sites that are flows (``TransformedDistribution``, possibly dequantised)."""
+    def coded_sites(self) -> tuple:
+        """Observed sites with a code but no guide: flows (``TransformedDistribution``,
+        possibly dequantised) and denoising autoencoders."""
         return tuple(s.name for s in self.program.observed if s.dist.family in _FLOWS)
 
     def encode(self, params, data) -> dict:
         """The guide's mean of every latent site, ``{site: (N,) + event}``;
         for a flow without a guide, each flow site's base-space value ``z``."""
-        if self.model.guide_ir is None and self.flow_sites:
+        if self.model.guide_ir is None and self.coded_sites:
             handler = SampleHandler(self.backend, self.backend.rng(None), data)
             run(self.steps, self.context(params, data, handler))
-            return {name: self.backend.to_base(handler.dists[name], data[name]) for name in self.flow_sites}
+            return {name: self.backend.to_base(handler.dists[name], data[name]) for name in self.coded_sites}
         guide = self.run_guide(params, data, 1, self.backend.rng(None))  # means only: any stream will do
         guide_ir = self.model.guide_ir
         return {name: self.backend.mean(d, guide_ir[name].dist.family) for name, d in guide.dists.items()}
@@ -259,7 +261,7 @@ class Lowered:
     def decode(self, params, latents: dict, n: int) -> dict:
         """The mean of every observed site given ``latents`` (one row each);
         for a flow, ``latents`` are base-space values of its flow sites."""
-        flows = self.flow_sites
+        flows = self.coded_sites
         if flows and set(latents) <= set(flows):
             handler = SampleHandler(self.backend, self.backend.rng(None), latents)
             run(self.steps, self.context(params, latents, handler, n=n))

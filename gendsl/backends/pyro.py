@@ -28,7 +28,7 @@ from pyro.distributions import constraints as pcons
 from ..dist import FAMILIES
 from ..nn import FVSBN, MADE, MLP, NADE, TimeMLP, TimeUNet
 from ..transforms import Permute, Reverse, Sigmoid
-from . import autoregressive, diffusion, flows
+from . import autoregressive, dae, diffusion, flows
 from .base import Backend
 from .interpret import Context, run
 
@@ -396,6 +396,56 @@ class TorchDiffusion(pdist.TorchDistribution):
                               self.options)
 
 
+class TorchDAE(pdist.TorchDistribution):
+    """``dist.DenoisingAutoencoder`` for Pyro: no density (``log_prob``
+    refuses); ``denoising_loss`` reconstructs each row from a fresh
+    corruption; ``sample`` runs Bengio et al.'s chain on the device."""
+
+    arg_constraints = {}
+    has_rsample = False
+
+    def __init__(self, encoder, decoder, encoder_spec, decoder_spec, corruption="gaussian", level=0.5,
+                 likelihood="bernoulli", training=False, like=None, options=None, batch_shape=(),
+                 validate_args=None):
+        self.encoder, self.decoder, self.encoder_spec, self.decoder_spec = encoder, decoder, encoder_spec, decoder_spec
+        self.corruption, self.level, self.likelihood = corruption, level, likelihood
+        self.training, self.options = training, options or {}
+        self.like = like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
+        self.dae = dae.Autoencoder(BACKEND, encoder, decoder, likelihood, corruption, level, self.like)
+        super().__init__(torch.Size(batch_shape), torch.Size((encoder_spec.sizes[0],)), validate_args=validate_args)
+
+    @property
+    def support(self):
+        return pcons.independent(pcons.boolean if self.likelihood == "bernoulli" else pcons.real, 1)
+
+    def expand(self, batch_shape, _instance=None):
+        return TorchDAE(self.encoder, self.decoder, self.encoder_spec, self.decoder_spec, self.corruption, self.level,
+                        self.likelihood, self.training, self.like, self.options, batch_shape, self._validate_args)
+
+    def _draws(self, shape, kind):
+        dtype, device = self.like
+        return (torch.randn if kind == "normal" else torch.rand)(shape, dtype=dtype, device=device)
+
+    def log_prob(self, value):
+        raise NotImplementedError("a denoising autoencoder has no density; train it with objective='denoising'")
+
+    def denoising_loss(self, value):
+        """``-log p(x | g(f(x~)))`` per row, ``x~`` a fresh corruption of ``x``."""
+        return self.dae.loss(value, self._draws(tuple(value.shape), dae.CORRUPTIONS[self.corruption]))
+
+    def encode(self, value):
+        return self.encoder(BACKEND.to_float(value, self.like))
+
+    def decode(self, code):
+        return self.dae.mean(self.decoder(code))
+
+    @torch.no_grad()
+    def sample(self, sample_shape=torch.Size()):
+        shape = tuple(sample_shape) + tuple(self.batch_shape) + tuple(self.event_shape)
+        return self.dae.chain(shape, int(self.options.get("steps", 100)),
+                              lambda s, j, role: self._draws(s, "uniform"), lambda s, j, role: self._draws(s, "normal"))
+
+
 # network spec type -> (functional forward, torch.nn.Module class)
 NETS = {MLP: (_mlp, TorchMLP), MADE: (_masked, TorchMasked), FVSBN: (_masked, TorchMasked),
         NADE: (_masked, TorchMasked), TimeMLP: (_time_net, TorchTimeNet), TimeUNet: (_time_net, TorchTimeNet),
@@ -505,6 +555,7 @@ class PyroBackend(Backend):
         self.dists["TransformedDistribution"] = functools.partial(_transformed, validate_args=validate)
         self.dists["Dequantized"] = functools.partial(TorchDequantized, validate_args=validate)
         self.dists["Diffusion"] = functools.partial(TorchDiffusion, validate_args=validate)
+        self.dists["DenoisingAutoencoder"] = functools.partial(TorchDAE, validate_args=validate)
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):

@@ -397,12 +397,76 @@ def Diffusion(net, steps: int = 1000, schedule="linear", beta_start: float = 1e-
     return Distribution(ir.DistSpec("Diffusion", args, (), (), (net.x_dim,)))
 
 
+def DenoisingAutoencoder(encoder, decoder, corruption: str = "gaussian", level: float = 0.5,
+                         likelihood: str = "bernoulli") -> Distribution:
+    """A denoising autoencoder as one site: ``x~ ~ C(x~ | x)``, code ``h =
+    f(x~)``, reconstruction ``p(x | g(h))`` (Vincent et al. 2008).
+
+    It has no density: train it with ``objective="denoising"``, which
+    minimises ``-log p(x | g(f(x~)))`` with fresh corruption every step.
+    ``Fitted.encode`` gives the code of clean rows, ``decode`` and
+    ``reconstruct`` the reconstruction's mean, and ``sample(n, steps=)`` runs
+    Bengio et al.'s generative chain (corrupt, reconstruct, draw; repeated).
+
+    Args:
+        encoder: :class:`gendsl.nn.MLP` ``f``, ``x_dim -> ... -> code``.
+        decoder: :class:`gendsl.nn.MLP` ``g``, ``code -> ... -> x_dim``.
+        corruption: ``"gaussian"`` (``x + level * eps``) or ``"mask"`` (each
+            entry zeroed with probability ``level``).
+        level: the corruption's noise scale or masking probability.
+        likelihood: ``"bernoulli"`` (binary data; ``g`` gives logits) or
+            ``"normal"`` (real data, unit variance; ``g`` gives means).
+
+    Example:
+        >>> import gendsl as gd
+        >>> from gendsl import dist, nn
+        >>> @gd.model
+        ... def dae(x_dim=64):
+        ...     f, g = nn.MLP("encoder", [x_dim, 32]), nn.MLP("decoder", [32, x_dim])
+        ...     with gd.plate("data"):
+        ...         gd.observe("x", dist.DenoisingAutoencoder(f, g, corruption="mask", level=0.25))
+        >>> dae().ir["x"].shape
+        (N_data, 64)
+
+    References:
+        Vincent, Larochelle, Bengio & Manzagol, "Extracting and Composing
+        Robust Features with Denoising Autoencoders", ICML 2008.
+        Bengio, Yao, Alain & Vincent, "Generalized Denoising Auto-Encoders as
+        Generative Models", NeurIPS 2013.
+    """
+    from ..backends.dae import CORRUPTIONS, LIKELIHOODS
+    from ..nn import MLP
+
+    for role, net in (("encoder", encoder), ("decoder", decoder)):
+        if not isinstance(net, MLP):
+            raise ModelError(f"dist.DenoisingAutoencoder: the {role} must be an nn.MLP, got {type(net).__name__}")
+    if encoder.sizes[-1] != decoder.sizes[0] or decoder.sizes[-1] != encoder.sizes[0]:
+        raise ModelError(f"dist.DenoisingAutoencoder: encoder {encoder.sizes} and decoder {decoder.sizes} do not "
+                         f"fit: the decoder must map the code ({encoder.sizes[-1]}) back to x "
+                         f"({encoder.sizes[0]})")
+    if corruption not in CORRUPTIONS:
+        raise ModelError(f"dist.DenoisingAutoencoder: unknown corruption {corruption!r}; choose one of "
+                         f"{sorted(CORRUPTIONS)}")
+    if likelihood not in LIKELIHOODS:
+        raise ModelError(f"dist.DenoisingAutoencoder: unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
+    if not (float(level) > 0 and (corruption == "gaussian" or float(level) < 1)):
+        raise ModelError(f"dist.DenoisingAutoencoder: level must be > 0 (and < 1 for masking), got {level!r}")
+    if _STACK:
+        encoder._register(current("dist.DenoisingAutoencoder"))
+        decoder._register(current("dist.DenoisingAutoencoder"))
+    args = {"encoder": ir.Ref(encoder.name), "decoder": ir.Ref(decoder.name), "encoder_spec": encoder,
+            "decoder_spec": decoder, "corruption": corruption, "level": float(level), "likelihood": likelihood}
+    return Distribution(ir.DistSpec("DenoisingAutoencoder", args, (), (), (encoder.sizes[0],)))
+
+
 # families whose backend distributions take the run's training flag and dtype
-RUN_AWARE = ("Autoregressive", "Dequantized", "Diffusion")
+RUN_AWARE = ("Autoregressive", "Dequantized", "Diffusion", "DenoisingAutoencoder")
 # families whose backend distributions also take the query's options (samplers)
-QUERY_AWARE = ("Diffusion",)
+QUERY_AWARE = ("Diffusion", "DenoisingAutoencoder")
 # families whose log_prob is a variational bound, not a likelihood
 BOUND_ONLY = ("Diffusion",)
+# families with no density at all: trained by 'denoising' only
+NO_DENSITY = ("DenoisingAutoencoder",)
 
 
 def value_dtype(spec: ir.DistSpec) -> str:
@@ -435,7 +499,8 @@ def _constructor(family: Family):
 
 _module = sys.modules[__name__]
 for _name, _family in FAMILIES.items():
-    if _name not in ("MixtureSameFamily", "Autoregressive", "TransformedDistribution", "Dequantized", "Diffusion"):
+    if _name not in ("MixtureSameFamily", "Autoregressive", "TransformedDistribution", "Dequantized", "Diffusion",
+                     "DenoisingAutoencoder"):
         setattr(_module, _name, _constructor(_family))
 
 

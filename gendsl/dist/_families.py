@@ -132,6 +132,8 @@ register_family(Family("Dequantized", {}, (("base_dist", "levels"),), support="i
 register_family(Family("Autoregressive", {}, (("net",),)))
 # Diffusion takes a noise network and a schedule; gendsl.dist.Diffusion works out its shapes.
 register_family(Family("Diffusion", {}, (("net", "schedule"),)))
+# DenoisingAutoencoder takes two networks; gendsl.dist.DenoisingAutoencoder works out its shapes.
+register_family(Family("DenoisingAutoencoder", {}, (("encoder", "decoder"),)))
 # MixtureSameFamily takes distributions, not arrays; its shapes are worked out
 # in gendsl.dist (see _mixture_shapes).
 register_family(Family(
