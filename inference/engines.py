@@ -61,12 +61,13 @@ class Engine:
     def params_out(self, params: dict) -> dict:
         return {k: np.asarray(self.backend.to_numpy(v), dtype=np.float64) for k, v in params.items()}
 
-    def stepper(self, objective, data, missing, lr, seed, params):
-        """The optimiser state and one compiled/eager training step."""
+    def stepper(self, objective, data, missing, lr, seed, params, ema=None):
+        """The optimiser state and one compiled/eager training step (keeping an
+        exponential moving average of the parameters when ``ema`` is a decay)."""
         raise NotImplementedError
 
     def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None,
-              checkpoint=None, checkpoint_every=1, resume=False, run=None):
+              checkpoint=None, checkpoint_every=1, resume=False, run=None, ema=None):
         """Minibatch epochs; the loss is read back once per epoch.
 
         Args:
@@ -76,11 +77,13 @@ class Engine:
                 optimiser, random states and history, so the result equals an
                 uninterrupted run.
             run: header fields identifying the run (checked on resume).
+            ema: the decay of a moving average of the parameters, which is
+                then what snapshots, callbacks and the result hold.
 
         Returns:
             ``(params, history)``; raises ``_Stop`` on a non-finite loss.
         """
-        stepper = self.stepper(objective, data, missing, lr, seed, params)
+        stepper = self.stepper(objective, data, missing, lr, seed, params, ema)
         rng = np.random.default_rng(seed)
         n = _rows(data, self.lowered)
         history = {"epoch_loss": [], "step_loss": []}
@@ -182,17 +185,17 @@ class TorchEngine(Engine):
             torch.manual_seed(seed)
             return self.lowered.sample(params, n, self.backend.rng(None), options=options)
 
-    def stepper(self, objective, data, missing, lr, seed, params):
+    def stepper(self, objective, data, missing, lr, seed, params, ema=None):
         import torch
 
         torch.manual_seed(seed)
-        return _TorchStepper(self, objective, data, missing, lr, params)
+        return _TorchStepper(self, objective, data, missing, lr, params, ema)
 
 
 class _TorchStepper:
     """Eager PyTorch: unconstrained leaves, ``torch.optim.Adam``."""
 
-    def __init__(self, engine, objective, data, missing, lr, params):
+    def __init__(self, engine, objective, data, missing, lr, params, ema=None):
         import torch
 
         self.torch, self.engine, self.objective = torch, engine, objective
@@ -204,6 +207,8 @@ class _TorchStepper:
         self.full = engine.put_data(data)
         self.masks = {k: torch.as_tensor(m, device=device) for k, m in missing.items()}
         self.n, self.device, self.rng = _rows(data, lowered), device, engine.backend.rng(None)
+        self.decay, self.count = ema, 0
+        self.avg = None if ema is None else {k: v.detach().clone() for k, v in self.u.items()}
 
     def step(self, idx):
         idx = self.torch.as_tensor(idx, device=self.device)
@@ -213,13 +218,18 @@ class _TorchStepper:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        if self.avg is not None:
+            self.count += 1
+            weight = 1.0 - min(self.decay, (1.0 + self.count) / (10.0 + self.count))
+            with self.torch.no_grad():
+                self.torch._foreach_lerp_(list(self.avg.values()), list(self.u.values()), weight)
         return loss.detach()
 
     def read(self, losses):
         return self.torch.stack(losses).cpu().numpy()  # the one host read per epoch
 
     def snapshot(self):
-        return {k: v.detach().clone() for k, v in self.u.items()}
+        return {k: v.detach().clone() for k, v in (self.u if self.avg is None else self.avg).items()}
 
     def params(self, state):
         with self.torch.no_grad():
@@ -231,6 +241,9 @@ class _TorchStepper:
         for i, st in self.opt.state_dict()["state"].items():
             for key, value in st.items():
                 out[f"opt/{i}/{key}"] = value.detach().cpu().numpy()
+        if self.avg is not None:
+            out.update({f"ema/{k}": v.detach().cpu().numpy() for k, v in self.avg.items()})
+            out["ema/$count"] = np.asarray(self.count)
         out["rng/torch"] = self.torch.get_rng_state().numpy()
         if self.device.type == "cuda":
             out["rng/cuda"] = self.torch.cuda.get_rng_state(self.device).numpy()
@@ -241,6 +254,10 @@ class _TorchStepper:
         with torch.no_grad():
             for k, v in self.u.items():
                 v.copy_(torch.as_tensor(arrays[f"u/{k}"]))
+            if self.avg is not None:
+                for k, v in self.avg.items():
+                    v.copy_(torch.as_tensor(arrays[f"ema/{k}"]))
+                self.count = int(arrays["ema/$count"])
         state = self.opt.state_dict()
         moments = {}
         for name, value in arrays.items():
@@ -330,14 +347,14 @@ class JaxEngine(Engine):
         dev = self._device()
         return arr if dev is None else jax.device_put(arr, dev)
 
-    def stepper(self, objective, data, missing, lr, seed, params):
-        return _JaxStepper(self, objective, data, missing, lr, seed, params)
+    def stepper(self, objective, data, missing, lr, seed, params, ema=None):
+        return _JaxStepper(self, objective, data, missing, lr, seed, params, ema)
 
 
 class _JaxStepper:
     """One ``jax.jit``-compiled step (gather, loss, gradient, optax Adam)."""
 
-    def __init__(self, engine, objective, data, missing, lr, seed, params):
+    def __init__(self, engine, objective, data, missing, lr, seed, params, ema=None):
         import jax
         import jax.numpy as jnp
         import optax
@@ -363,19 +380,31 @@ class _JaxStepper:
             updates, opt_state = opt.update(grads, opt_state, u)
             return optax.apply_updates(u, updates), opt_state, loss
 
-        self._step = jax.jit(step)
+        def averaged_step(u, opt_state, avg, idx, key):
+            u, opt_state, loss = step(u, opt_state, idx, key)
+            count = avg["$count"] + 1
+            weight = 1.0 - jnp.minimum(ema, (1.0 + count) / (10.0 + count))
+            avg = {k: (v + weight * (u[k] - v) if k != "$count" else count) for k, v in avg.items()}
+            return u, opt_state, avg, loss
+
+        self._step = jax.jit(step if ema is None else averaged_step)
+        self.avg = None if ema is None else {**self.u, "$count": jnp.zeros((), jnp.float32)}
         self.key = jax.random.PRNGKey(seed)
 
     def step(self, idx):
         self.key, sub = self.jax.random.split(self.key)
-        self.u, self.opt_state, loss = self._step(self.u, self.opt_state, self.jnp.asarray(idx), sub)
+        if self.avg is None:
+            self.u, self.opt_state, loss = self._step(self.u, self.opt_state, self.jnp.asarray(idx), sub)
+        else:
+            self.u, self.opt_state, self.avg, loss = self._step(self.u, self.opt_state, self.avg,
+                                                                self.jnp.asarray(idx), sub)
         return loss
 
     def read(self, losses):
         return np.asarray(self.jnp.stack(losses))  # the one host read per epoch
 
-    def snapshot(self):
-        return self.u  # immutable arrays: no copy needed
+    def snapshot(self):  # immutable arrays: no copy needed
+        return self.u if self.avg is None else {k: v for k, v in self.avg.items() if k != "$count"}
 
     def params(self, state):
         return self.engine.params_out(self.lowered.constrain(state))
@@ -385,12 +414,16 @@ class _JaxStepper:
         out = {f"u/{k}": np.asarray(v) for k, v in self.u.items()}
         for i, leaf in enumerate(self.jax.tree_util.tree_leaves(self.opt_state)):
             out[f"opt/{i}"] = np.asarray(leaf)
+        if self.avg is not None:
+            out.update({f"ema/{k}": np.asarray(v) for k, v in self.avg.items()})
         out["rng/key"] = np.asarray(self.key)
         return out
 
     def restore(self, arrays: dict) -> None:
         jnp, tree = self.jnp, self.jax.tree_util
         self.u = {k: jnp.asarray(arrays[f"u/{k}"]) for k in self.u}
+        if self.avg is not None:
+            self.avg = {k: jnp.asarray(arrays[f"ema/{k}"], dtype=v.dtype) for k, v in self.avg.items()}
         leaves = tree.tree_leaves(self.opt_state)
         restored = [jnp.asarray(arrays[f"opt/{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]
         self.opt_state = tree.tree_unflatten(tree.tree_structure(self.opt_state), restored)

@@ -48,7 +48,7 @@ def as_data(model, data, allow_partial: bool = False) -> dict:
 def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, batch_size: int = 128,
         lr: float = 1e-3, seed: int = 0, device=None, progress=None, dtype: str = "float32",
         init: dict | None = None, callback=None, checkpoint=None, checkpoint_every: int = 1,
-        resume: bool = False, **options) -> Fitted:
+        resume: bool = False, ema: float | None = None, **options) -> Fitted:
     """Trains ``model`` on ``data``.
 
     Args:
@@ -71,6 +71,10 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
             most the epochs since).
         resume: continue from ``checkpoint`` when it exists; ``epochs`` is the
             total, so the result equals one uninterrupted run with the same seed.
+        ema: keep an exponential moving average of the parameters with this
+            decay (e.g. 0.999; warmed up as ``min(ema, (1 + n) / (10 + n))`` at
+            step ``n``) and return it instead of the last iterate, as diffusion
+            models and GANs are usually sampled. ``None`` (default): no average.
         **options: the objective's options (``k=5``, ``beta=4.0``, ...).
 
     Returns:
@@ -81,6 +85,8 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
             the parameters from the end of the last good epoch.
     """
     epochs, batch_size, lr, seed = int(epochs), int(batch_size), float(lr), int(seed)
+    if ema is not None and not 0.0 < float(ema) < 1.0:
+        raise ValueError(f"fit: ema is the average's decay and must lie in (0, 1), e.g. 0.999; got {ema!r}")
     obj = objectives.get(objective, **options)
     data = as_data(model, data)
     obj.check(model, data)
@@ -90,11 +96,12 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
     run = json.loads(json.dumps({
         "model": model.name, "hyper": model.hyper, "objective": obj.name, "objective_options": obj.options(),
         "backend": backend, "dtype": dtype, "seed": seed, "batch_size": batch_size, "lr": lr,
+        "ema": None if ema is None else float(ema),
     }, default=_plain))
     try:
         params, history = engine.train(obj, data, missing, epochs, batch_size, lr, seed, start, progress, callback,
                                        checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                                       run=run)
+                                       run=run, ema=None if ema is None else float(ema))
     except _Stop as stop:
         fitted = Fitted(model, backend, stop.params, stop.history, obj, dtype, device)
         err = TrainingError(

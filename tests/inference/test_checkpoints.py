@@ -9,12 +9,14 @@ from gendsl.inference.checkpoint import CheckpointError, load_checkpoint
 
 
 def _case(name):
+    if name == "ddpm-ema":  # a moving average of the parameters is training state too
+        return zoo.ddpm(x_dim=2, hidden=(16,), steps=20, time_dim=4), data.load("moons", n=300), {"ema": 0.9}
     if name == "vae":  # stochastic gradients: RNG state must resume too
         return zoo.vae(x_dim=64, z_dim=4, hidden=(32,)), data.digits(kind="binary")[:300], {}
     return zoo.gmm(x_dim=2, k=3), data.blobs(n=300, seed=1), {}
 
 
-@pytest.mark.parametrize("name", ["gmm", "vae"])
+@pytest.mark.parametrize("name", ["gmm", "vae", "ddpm-ema"])
 def test_resume_equals_an_uninterrupted_run(backend, name, tmp_path):
     model, x, opts = _case(name)
     kw = dict(backend=backend, batch_size=64, lr=0.01, seed=3, progress=False, **opts)
@@ -67,3 +69,21 @@ def test_resume_refuses_another_runs_checkpoint(tmp_path):
     zoo.gmm(x_dim=2, k=3).fit(data.blobs(n=100), epochs=1, checkpoint=ckpt, progress=False)
     with pytest.raises(CheckpointError, match="belongs to another run"):
         zoo.gmm(x_dim=2, k=4).fit(data.blobs(n=100), epochs=2, checkpoint=ckpt, resume=True, progress=False)
+
+
+def test_moving_average_of_the_parameters(backend):
+    model, x = zoo.gmm(x_dim=2, k=3), data.blobs(n=300, seed=1)
+    kw = dict(backend=backend, batch_size=64, lr=0.05, seed=3, epochs=3, progress=False)
+    last = model.fit(x, **kw)
+    # a vanishing decay averages nothing away: the result is the last iterate
+    same = model.fit(x, ema=1e-9, **kw)
+    for k in last.params:
+        np.testing.assert_allclose(same.params[k], last.params[k], rtol=1e-5, atol=1e-7)
+    # a long memory lags behind the iterates: it lies between the start and the last iterate
+    avg = model.fit(x, ema=0.99, **kw)
+    start = model.init_params(3)["locs"]
+    assert np.linalg.norm(avg.params["locs"] - start) < np.linalg.norm(last.params["locs"] - start)
+    assert not np.allclose(avg.params["locs"], start)
+    assert avg.history == last.history  # the iterates (and their losses) are untouched
+    with pytest.raises(ValueError, match="ema is the average's decay"):
+        model.fit(x, ema=1.5, **kw)
