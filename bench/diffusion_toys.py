@@ -56,7 +56,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=600)
     parser.add_argument("--draws", type=int, default=5, help="independent samples per model")
-    parser.add_argument("--ema", type=float, default=0.999, help="decay of the weights' moving average")
+    parser.add_argument("--ema", type=float, default=0.999, help="decay of the weights' moving average; 0 for none")
     parser.add_argument("--backend", default="numpyro", choices=["pyro", "numpyro"])
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--n", type=int, default=10_000, help="samples per model and held-out points")
@@ -74,7 +74,7 @@ def main():
         h = mmd(held_out, held_out[::-1], seed=0).bandwidth  # the median heuristic on held-out points
         gmm = GaussianMixture(8, covariance_type="full", n_init=3, random_state=0).fit(x)
         start = time.perf_counter()
-        fit = train(x, args.backend, args.epochs, seed=0, ema=args.ema)
+        fit = train(x, args.backend, args.epochs, seed=0, ema=args.ema or None)
         train_s = time.perf_counter() - start
         samplers = {
             "true distribution": lambda s: data.load(name, n=args.n, seed=100 + s, **DATASETS[name]),
