@@ -21,6 +21,10 @@ The spec has this layout::
      "links": [{"source": "guide:z", "target": "z", "kind": "approximates",
                 "style": {...}}]}
 
+A GAN's spec adds ``"discriminator": PART`` (ids ``"discriminator:..."``)
+and, given the objective's terms, ``"objective": PART`` with one ``"loss"``
+node per player, linked to the score it reads and the networks it trains.
+
     PART = {"label": "guide q(z | x)",
             "nodes": [{"id", "name", "kind", "label", "dist", "shape",
                        "plates", "style"}],
@@ -47,6 +51,9 @@ __all__ = [
     "EDGE_STYLE",
     "LINK_STYLE",
     "GUIDE_PREFIX",
+    "DISCRIMINATOR_PREFIX",
+    "OBJECTIVE_PREFIX",
+    "EXTRA_PARTS",
     "to_networkx",
     "graph_spec",
 ]
@@ -64,6 +71,8 @@ NODE_STYLES: dict[str, dict[str, str]] = {
     "chain": {"shape": "box", "style": "rounded", "peripheries": "2"},
     # A normalizing flow: base distribution and transform chain listed in one node.
     "flow": {"shape": "box", "style": "rounded"},
+    # A player's loss in an adversarial objective.
+    "loss": {"shape": "note", "style": "filled", "fillcolor": "#fef3c7"},
 }
 # kinds kept in the networkx graph but folded into another node when drawn
 HIDDEN_KINDS = ("transform",)
@@ -73,6 +82,10 @@ EDGE_STYLE: dict[str, str] = {}
 LINK_STYLE: dict[str, str] = {"style": "dashed", "color": "#888888", "constraint": "false"}
 
 GUIDE_PREFIX = "guide:"
+DISCRIMINATOR_PREFIX = "discriminator:"
+OBJECTIVE_PREFIX = "objective:"
+# the parts drawn beside the model, each as its own cluster: (spec key, id prefix)
+EXTRA_PARTS = (("guide", GUIDE_PREFIX), ("discriminator", DISCRIMINATOR_PREFIX), ("objective", OBJECTIVE_PREFIX))
 
 
 # -- stage 1: IR -> networkx ----------------------------------------------------
@@ -326,6 +339,9 @@ def _spec_plates(graph) -> list:
 def _part_label(graph) -> str:
     """``model p(x, z)`` / ``guide q(z | x)``: what the part is a density of."""
     kinds = dict(graph.nodes(data="kind"))
+    if graph.graph["role"] == "discriminator":
+        given = [n for n, k in kinds.items() if k == "input"]
+        return f"discriminator D({', '.join(given)})"
     if graph.graph["role"] == "guide":
         latent = [n for n, k in kinds.items() if k == "latent"]
         given = [n for n, k in kinds.items() if k == "input"]
@@ -357,13 +373,42 @@ def _links(model_graph, guide_graph) -> list:
     ]
 
 
-def graph_spec(model_program: ir.Program, guide_program: ir.Program | None = None) -> dict:
+def _game(model_graph, disc_graph, terms: dict) -> tuple:
+    """The objective part of a GAN's spec (one node per player's loss) and its
+    links: the discriminator judges the model's implicit sites, its score
+    feeds both losses, and each loss trains its own player's networks."""
+    score = next(n for n, k in disc_graph.nodes(data="kind") if k == "deterministic")
+    nets = {"discriminator": [DISCRIMINATOR_PREFIX + n for n, k in disc_graph.nodes(data="kind") if k == "net"],
+            "generator": [n for n, k in model_graph.nodes(data="kind") if k == "net"]}
+    part = {"label": terms.get("label", "objective"), "nodes": [], "edges": [], "plates": []}
+    links = [{"source": name, "target": DISCRIMINATOR_PREFIX + name, "kind": "judged by",
+              "style": {**LINK_STYLE, "label": "real and generated"}}
+             for name in disc_graph if disc_graph.nodes[name]["kind"] == "input" and name in model_graph]
+    for player in ("discriminator", "generator"):
+        node_id = OBJECTIVE_PREFIX + player
+        part["nodes"].append({"id": node_id, "name": player, "kind": "loss",
+                              "label": f"{player} minimises\n{terms[player]}", "dist": None, "shape": None,
+                              "plates": [], "style": dict(NODE_STYLES["loss"])})
+        links.append({"source": DISCRIMINATOR_PREFIX + score, "target": node_id, "kind": "scores",
+                      "style": dict(EDGE_STYLE)})
+        links.extend({"source": node_id, "target": net, "kind": "trains", "style": {**LINK_STYLE, "label": "trains"}}
+                     for net in nets[player])
+    return part, links
+
+
+def graph_spec(model_program: ir.Program, guide_program: ir.Program | None = None,
+               discriminator_program: ir.Program | None = None, terms: dict | None = None) -> dict:
     """A plain, JSON-serialisable description of the model (and guide) graph.
 
     Args:
         model_program: the model's program.
         guide_program: the guide's program, or ``None``. Its node ids get the
             prefix ``"guide:"`` so they never collide with the model's.
+        discriminator_program: a GAN's discriminator, or ``None``; ids
+            prefixed ``"discriminator:"``.
+        terms: with a discriminator, the adversarial objective's losses,
+            ``{"label", "discriminator", "generator"}`` (text); they become the
+            ``"objective"`` part, linked to the networks each loss trains.
 
     Returns:
         ``{"name", "model", "guide", "links"}``; see the module docstring for
@@ -383,9 +428,16 @@ def graph_spec(model_program: ir.Program, guide_program: ir.Program | None = Non
     """
     model_graph = to_networkx(model_program)
     guide_graph = None if guide_program is None else to_networkx(guide_program)
-    return {
+    spec = {
         "name": model_program.name,
         "model": _part(model_graph),
         "guide": None if guide_graph is None else _part(guide_graph, GUIDE_PREFIX),
         "links": [] if guide_graph is None else _links(model_graph, guide_graph),
     }
+    if discriminator_program is not None:
+        disc_graph = to_networkx(discriminator_program)
+        spec["discriminator"] = _part(disc_graph, DISCRIMINATOR_PREFIX)
+        if terms is not None:
+            spec["objective"], links = _game(model_graph, disc_graph, terms)
+            spec["links"] = spec["links"] + links
+    return spec

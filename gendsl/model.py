@@ -13,7 +13,7 @@ import inspect
 from typing import Callable
 
 from . import ir
-from .errors import ModelError, SiteError
+from .errors import ModelError, ShapeError, SiteError
 from .trace import Tracer, tracing
 
 __all__ = ["model", "ModelFactory", "Model"]
@@ -33,19 +33,26 @@ def _signature(fn: Callable, role: str, name: str):
 
 
 def trace_program(fn: Callable, name: str, role: str, hyper: dict, inputs: dict | None = None,
-                  plates=None, doc: str = "") -> ir.Program:
+                  plates=None, doc: str = "", output: Callable | None = None) -> ir.Program:
     """Runs ``fn`` once under a tracer and returns its :class:`gendsl.ir.Program`.
 
     Args:
         inputs: input name -> ``(shape, dtype, plates)`` for positional arguments.
+        output: called (inside the trace) with what ``fn`` returns, to record it.
     """
     tracer = Tracer(name, role, shared_plates=plates)
     args = []
     with tracing(tracer):
         for input_name, (shape, dtype, input_plates) in (inputs or {}).items():
             args.append(tracer.add(ir.Input(name=input_name, shape=shape, plates=input_plates, dtype=dtype)))
-        fn(*args, **hyper)
+        result = fn(*args, **hyper)
+        if output is not None:
+            output(result)
     return tracer.program(inputs=tuple(inputs or ()), hyper=hyper, doc=doc)
+
+
+# the node a discriminator program's returned score is recorded as
+SCORE = "score"
 
 
 class ModelFactory:
@@ -62,6 +69,7 @@ class ModelFactory:
                 f"through gd.observe / gd.sample sites"
             )
         self.guide_fn: Callable | None = None
+        self.discriminator_fn: Callable | None = None
         functools.update_wrapper(self, fn)
 
     def guide(self, fn: Callable) -> Callable:
@@ -72,6 +80,20 @@ class ModelFactory:
         """
         _signature(fn, "guide", fn.__name__)
         self.guide_fn = fn
+        return fn
+
+    def discriminator(self, fn: Callable) -> Callable:
+        """Decorator attaching a discriminator (critic) ``D(x)`` for the
+        ``adversarial`` objective.
+
+        Its positional arguments are data named after model sites (the
+        generator's implicit observations, and any labels it is conditioned
+        on); its keyword arguments are hyper-parameters shared with the model.
+        It returns one real score per row (an event shape ``()`` or ``(1,)``): a logit
+        for the classifier losses, a critic value for the Wasserstein ones.
+        """
+        _signature(fn, "discriminator", fn.__name__)
+        self.discriminator_fn = fn
         return fn
 
     def __call__(self, **hyper) -> "Model":
@@ -96,6 +118,7 @@ class Model:
         hyper: its hyper-parameters.
         ir: the model's :class:`gendsl.ir.Program`.
         guide_ir: the guide's program, or ``None``.
+        discriminator_ir: the discriminator's program, or ``None``.
     """
 
     def __init__(self, factory: ModelFactory, hyper: dict, guide: str | None = None):
@@ -110,29 +133,66 @@ class Model:
             self.guide_ir = self._trace_guide(auto_guide(self.ir, guide))
         else:
             self.guide_ir = self._trace_guide(factory.guide_fn) if factory.guide_fn else None
+        self.discriminator_ir = (self._trace_discriminator(factory.discriminator_fn)
+                                 if factory.discriminator_fn else None)
 
     def with_guide(self, kind: str) -> "Model":
         """The same model with an automatic guide: ``"normal"`` (mean-field
         Gaussian) or ``"delta"`` (point mass: MAP) for its global latents."""
         return Model(self.factory, self.hyper, guide=kind)
 
-    def _trace_guide(self, fn: Callable) -> ir.Program:
-        inputs, defaults = _signature(fn, "guide", fn.__name__)
+    def _site_inputs(self, fn: Callable, role: str):
+        """``(input specs, hyper)`` for a guide or discriminator whose
+        positional arguments are named after model sites."""
+        inputs, defaults = _signature(fn, role, fn.__name__)
         specs = {}
         for name in inputs:
             node = self.ir.by_name.get(name)
             if not isinstance(node, ir.Sample):
                 sites = [s.name for s in self.ir.sites]
                 raise SiteError(
-                    f"guide {fn.__name__!r}: argument {name!r} matches no site of model {self.name!r}; "
-                    f"guide arguments are data named after model sites: {sites}"
+                    f"{role} {fn.__name__!r}: argument {name!r} matches no site of model {self.name!r}; "
+                    f"{role} arguments are data named after model sites: {sites}"
                 )
             specs[name] = (node.shape, node.dtype, node.plates)
-        hyper = {k: self.hyper.get(k, v) for k, v in defaults.items()}
+        return specs, {k: self.hyper.get(k, v) for k, v in defaults.items()}
+
+    def _trace_guide(self, fn: Callable) -> ir.Program:
+        specs, hyper = self._site_inputs(fn, "guide")
         guide = trace_program(fn, self.name, "guide", hyper, inputs=specs,
                               plates=self.ir.plates, doc=fn.__doc__ or "")
         self._check_guide(guide)
         return guide
+
+    def _trace_discriminator(self, fn: Callable) -> ir.Program:
+        from . import primitives
+        from .shapes import format_shape
+        from .trace import Value
+
+        specs, hyper = self._site_inputs(fn, "discriminator")
+        if not specs:
+            raise ModelError(
+                f"discriminator {fn.__name__!r} of model {self.name!r} takes no data: name the sites it "
+                f"judges as positional arguments, e.g. def {fn.__name__}(x, x_dim=...)"
+            )
+
+        def record(score):
+            if not isinstance(score, Value):
+                raise ModelError(
+                    f"discriminator {fn.__name__!r} of model {self.name!r} returned {type(score).__name__}; "
+                    f"it must return its score, a traced value (return net(x))"
+                )
+            rows = self.ir[next(iter(specs))].batch_shape
+            if tuple(score.shape) not in (rows, rows + (1,)):
+                raise ShapeError(
+                    f"discriminator {fn.__name__!r} of model {self.name!r} returns a score of shape "
+                    f"{format_shape(score.shape)}; it must be one number per row, shape {format_shape(rows)} "
+                    f"or {format_shape(rows + (1,))} (end the network with one output unit)"
+                )
+            primitives.deterministic(SCORE, score)
+
+        return trace_program(fn, self.name, "discriminator", hyper, inputs=specs, plates=self.ir.plates,
+                             doc=fn.__doc__ or "", output=record)
 
     def _check_guide(self, guide: ir.Program) -> None:
         for site in guide.sites:
@@ -166,38 +226,59 @@ class Model:
 
         return None if self.guide_ir is None else to_networkx(self.guide_ir)
 
-    def graph_spec(self, guide: bool = True) -> dict:
-        """Plain-data description of the graph (what renderers draw)."""
+    @functools.cached_property
+    def discriminator_graph(self):
+        """The discriminator as a ``networkx.DiGraph``, or ``None``."""
+        from .graph import to_networkx
+
+        return None if self.discriminator_ir is None else to_networkx(self.discriminator_ir)
+
+    def graph_spec(self, guide: bool = True, objective=None) -> dict:
+        """Plain-data description of the graph (what renderers draw).
+
+        Args:
+            guide: include the guide (and a GAN's discriminator).
+            objective: for a model with a discriminator, the adversarial
+                objective (name or instance, default ``"adversarial"``) whose
+                two losses are drawn, each linked to the networks it trains.
+        """
         from .graph import graph_spec
 
-        return graph_spec(self.ir, self.guide_ir if guide else None)
+        if not guide or self.discriminator_ir is None:
+            return graph_spec(self.ir, self.guide_ir if guide else None)
+        from gendsl.inference import objectives  # the losses' text lives with the objective
 
-    def render(self, path: str | None = None, guide: bool = True, format: str | None = None):
-        """Draws the model (and guide) in plate notation with graphviz.
+        terms = objectives.get(objective or "adversarial").terms()
+        return graph_spec(self.ir, self.guide_ir, self.discriminator_ir, terms)
+
+    def render(self, path: str | None = None, guide: bool = True, format: str | None = None, objective=None):
+        """Draws the model (and guide, or discriminator) in plate notation with graphviz.
 
         Args:
             path: output file; its suffix (``.svg``, ``.png``, ``.pdf``,
                 ``.dot``) picks the format. ``None`` returns the
                 ``graphviz.Digraph``.
+            objective: a GAN's adversarial objective, whose losses are drawn
+                (see :meth:`graph_spec`).
         """
         from .render import render
 
-        return render(self.graph_spec(guide), path, format=format)
+        return render(self.graph_spec(guide, objective), path, format=format)
 
-    def to_dot(self, guide: bool = True) -> str:
+    def to_dot(self, guide: bool = True, objective=None) -> str:
         from .render import to_dot
 
-        return to_dot(self.graph_spec(guide))
+        return to_dot(self.graph_spec(guide, objective))
 
-    def to_mermaid(self, guide: bool = True) -> str:
+    def to_mermaid(self, guide: bool = True, objective=None) -> str:
         from .render import to_mermaid
 
-        return to_mermaid(self.graph_spec(guide))
+        return to_mermaid(self.graph_spec(guide, objective))
 
-    def to_json(self, guide: bool = True) -> str:
+    def to_json(self, guide: bool = True, objective=None) -> str:
         from .render import to_json
 
-        return to_json(self.graph_spec(guide))
+        return to_json(self.graph_spec(guide, objective))
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .render import mimebundle

@@ -10,7 +10,7 @@ __all__ = ["init_params", "param_constraints"]
 
 
 def _programs(model):
-    return [p for p in (model.ir, model.guide_ir) if p is not None]
+    return [p for p in (model.ir, model.guide_ir, getattr(model, "discriminator_ir", None)) if p is not None]
 
 
 def init_params(model, seed: int = 0) -> dict:

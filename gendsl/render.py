@@ -108,14 +108,16 @@ def _digraph(spec: dict):
     """The spec as a ``graphviz.Digraph`` (building it needs no ``dot``)."""
     graph = _graphviz().Digraph(name=spec["name"])
     _draw_part(graph, spec["model"])
-    guide = spec.get("guide")
-    if guide is not None:
-        from .graph import GUIDE_PREFIX
+    from .graph import EXTRA_PARTS
 
-        with graph.subgraph(name="cluster_" + _dot_name(GUIDE_PREFIX)) as cluster:
-            cluster.attr(label=_dot_text(guide["label"]), labeljust="l", labelloc="t",
+    for key, prefix in EXTRA_PARTS:  # the guide, a discriminator, an objective's losses
+        part = spec.get(key)
+        if part is None:
+            continue
+        with graph.subgraph(name="cluster_" + _dot_name(prefix)) as cluster:
+            cluster.attr(label=_dot_text(part["label"]), labeljust="l", labelloc="t",
                          style="dashed", color="#888888")
-            _draw_part(cluster, guide, GUIDE_PREFIX)
+            _draw_part(cluster, part, prefix)
     for link in spec.get("links", ()):
         graph.edge(_dot_name(link["source"]), _dot_name(link["target"]), _attributes=link["style"])
     return graph
@@ -244,18 +246,23 @@ def _mermaid_part(part: dict, ids: dict, lines: list, indent: str, counter) -> N
 def to_mermaid(spec: dict) -> str:
     """A Mermaid ``flowchart TB``: a ``subgraph`` per plate, node shapes and
     colours from the spec's styles; needs nothing installed."""
-    parts = [part for part in (spec["model"], spec.get("guide")) if part is not None]
+    from .graph import EXTRA_PARTS
+
+    extra = [(key, spec[key]) for key, _ in EXTRA_PARTS if spec.get(key) is not None]
+    parts = [spec["model"]] + [part for _, part in extra]
     # Spec ids ("guide:z") are not valid Mermaid ids; number them instead.
     ids = {node["id"]: f"n{i}" for i, node in enumerate(n for p in parts for n in p["nodes"])}
     lines, counter = ["flowchart TB"], itertools.count()
     _mermaid_part(spec["model"], ids, lines, "    ", counter)
-    if spec.get("guide") is not None:
-        lines.append(f'    subgraph guide_part["{_mermaid_text(spec["guide"]["label"])}"]')
-        _mermaid_part(spec["guide"], ids, lines, "        ", counter)
+    for key, part in extra:
+        lines.append(f'    subgraph {key}_part["{_mermaid_text(part["label"])}"]')
+        _mermaid_part(part, ids, lines, "        ", counter)
         lines.append("    end")
     for part in parts:
         lines.extend(f"    {ids[e['source']]} --> {ids[e['target']]}" for e in part["edges"])
-    lines.extend(f"    {ids[link['source']]} -.-> {ids[link['target']]}" for link in spec.get("links", ()))
+    for link in spec.get("links", ()):
+        arrow = "-->" if link["style"].get("style") != "dashed" else "-.->"
+        lines.append(f"    {ids[link['source']]} {arrow} {ids[link['target']]}")
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from . import metrics, objectives
 from .fitted import Fitted, load
+from .adversarial import Adversarial
 from .denoising import Denoising
 from .elbo import ELBO, IWAE
 from .mle import MLE
@@ -9,4 +10,4 @@ from .objectives import OBJECTIVES, Objective, register
 from .train import fit
 
 __all__ = ["fit", "Fitted", "load", "metrics", "objectives", "Objective", "OBJECTIVES", "register", "MLE", "ELBO", "IWAE",
-           "Denoising"]
+           "Denoising", "Adversarial"]

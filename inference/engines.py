@@ -99,11 +99,17 @@ class Engine:
         for epoch in range(first, epochs):
             previous_start, start = start, stepper.snapshot()
             step_losses = stepper.read([stepper.step(idx) for idx in _batches(n, batch_size, rng)])
-            if not np.all(np.isfinite(step_losses)):
+            player = stepper.read_generator() if hasattr(stepper, "read_generator") else None
+            if not np.all(np.isfinite(step_losses)) or (player is not None and not np.all(np.isfinite(player))):
                 good = _last_good(step_losses, start, previous_start)
                 raise _Stop(epoch, stepper.params(good), history)
             history["step_loss"].extend(step_losses.tolist())
             history["epoch_loss"].append(float(step_losses.mean()))
+            if player is not None:  # a game: step_loss is the discriminator's
+                history.setdefault("generator_step_loss", []).extend(player.tolist())
+                # None for an epoch shorter than n_critic steps, where the generator did not move
+                history.setdefault("generator_epoch_loss", []).append(float(player.mean()) if player.size
+                                                                      else None)
             bar.update(1)
             bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
             if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
@@ -189,6 +195,8 @@ class TorchEngine(Engine):
         import torch
 
         torch.manual_seed(seed)
+        if getattr(objective, "game", False):
+            return _TorchGameStepper(self, objective, data, missing, lr, params, ema)
         return _TorchStepper(self, objective, data, missing, lr, params, ema)
 
 
@@ -271,6 +279,83 @@ class _TorchStepper:
             torch.cuda.set_rng_state(torch.as_tensor(arrays["rng/cuda"]), self.device)
 
 
+class _TorchGameStepper(_TorchStepper):
+    """Two players (``objective.game``): the discriminator's parameters and
+    the rest (the generator's), each with its own Adam. ``step`` takes one
+    discriminator step and, every ``n_critic`` steps, one generator step;
+    it returns the discriminator's loss, and the generator's losses are read
+    once per epoch by :meth:`read_generator`."""
+
+    def __init__(self, engine, objective, data, missing, lr, params, ema=None):
+        super().__init__(engine, objective, data, missing, lr, params, ema)
+        torch = self.torch
+        names = engine.lowered.discriminator_params
+        self.d_names = [k for k in self.u if k in names]
+        self.g_names = [k for k in self.u if k not in names]
+        lr_d = objective.lr_d if objective.lr_d is not None else lr
+        self.opt = torch.optim.Adam([self.u[k] for k in self.d_names], lr=lr_d, betas=objective.betas)
+        self.opt_g = torch.optim.Adam([self.u[k] for k in self.g_names], lr=lr, betas=objective.betas)
+        self.steps, self.g_losses = 0, []
+
+    def step(self, idx):
+        torch, lowered, objective = self.torch, self.lowered, self.objective
+        idx = torch.as_tensor(idx, device=self.device)
+        batch = {k: v[idx] for k, v in self.full.items()}
+        d_params = [self.u[k] for k in self.d_names]
+        loss = objective.discriminator_loss(lowered, lowered.constrain(self.u), batch, self.rng)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if objective.clips:
+            with torch.no_grad():
+                for p in d_params:
+                    p.clamp_(-objective.clip, objective.clip)
+        self.steps += 1
+        if self.steps % objective.n_critic == 0:
+            for p in d_params:  # no gradient for the discriminator during the generator's step
+                p.requires_grad_(False)
+            try:
+                g_loss = objective.generator_loss(lowered, lowered.constrain(self.u), batch, self.rng)
+                self.opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                self.opt_g.step()
+            finally:
+                for p in d_params:
+                    p.requires_grad_(True)
+            self.g_losses.append(g_loss.detach())
+            if self.avg is not None:
+                self.count += 1
+                weight = 1.0 - min(self.decay, (1.0 + self.count) / (10.0 + self.count))
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(self.avg.values()), list(self.u.values()), weight)
+        return loss.detach()
+
+    def read_generator(self):
+        out = self.torch.stack(self.g_losses).cpu().numpy() if self.g_losses else np.zeros(0)
+        self.g_losses = []
+        return out
+
+    def state(self) -> dict:
+        out = super().state()
+        for i, st in self.opt_g.state_dict()["state"].items():
+            for key, value in st.items():
+                out[f"opt_g/{i}/{key}"] = value.detach().cpu().numpy()
+        out["game/steps"] = np.asarray(self.steps)
+        return out
+
+    def restore(self, arrays: dict) -> None:
+        super().restore({k: v for k, v in arrays.items() if not k.startswith("opt_g/")})
+        state = self.opt_g.state_dict()
+        moments = {}
+        for name, value in arrays.items():
+            if name.startswith("opt_g/"):
+                _, i, key = name.split("/")
+                moments.setdefault(int(i), {})[key] = self.torch.as_tensor(value, device=self.device)
+        state["state"] = moments
+        self.opt_g.load_state_dict(state)
+        self.steps = int(arrays["game/steps"])
+
+
 class JaxEngine(Engine):
     """NumPyro backend on JAX's default device (or ``device="cpu"``/``"gpu"``)."""
 
@@ -348,6 +433,8 @@ class JaxEngine(Engine):
         return arr if dev is None else jax.device_put(arr, dev)
 
     def stepper(self, objective, data, missing, lr, seed, params, ema=None):
+        if getattr(objective, "game", False):
+            return _JaxGameStepper(self, objective, data, missing, lr, seed, params, ema)
         return _JaxStepper(self, objective, data, missing, lr, seed, params, ema)
 
 
@@ -428,6 +515,127 @@ class _JaxStepper:
         restored = [jnp.asarray(arrays[f"opt/{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]
         self.opt_state = tree.tree_unflatten(tree.tree_structure(self.opt_state), restored)
         self.key = jnp.asarray(arrays["rng/key"])
+
+
+class _JaxGameStepper:
+    """Two players under ``jax.jit``: a compiled discriminator step (with
+    weight clipping for ``wgan``) and a compiled generator step (with the
+    moving average), each with its own optax Adam; a Python counter picks
+    which runs, so no step reads anything back from the device."""
+
+    def __init__(self, engine, objective, data, missing, lr, seed, params, ema=None):
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        self.jax, self.jnp, self.engine, self.objective = jax, jnp, engine, objective
+        lowered, backend = engine.lowered, engine.backend
+        self.lowered = lowered
+        u = lowered.unconstrain(engine.params_in(params))
+        names = lowered.discriminator_params
+        self.ud = {k: v for k, v in u.items() if k in names}
+        self.ug = {k: v for k, v in u.items() if k not in names}
+        lr_d = objective.lr_d if objective.lr_d is not None else lr
+        opt_d = optax.adam(lr_d, b1=objective.betas[0], b2=objective.betas[1])
+        opt_g = optax.adam(lr, b1=objective.betas[0], b2=objective.betas[1])
+        self.state_d, self.state_g = opt_d.init(self.ud), opt_g.init(self.ug)
+        full = engine.put_data(data)
+
+        def d_step(ud, ug, state, idx, key):
+            batch = {k: v[idx] for k, v in full.items()}
+
+            def loss_fn(ud):
+                return objective.discriminator_loss(lowered, lowered.constrain({**ug, **ud}), batch,
+                                                    backend.rng(key))
+
+            loss, grads = jax.value_and_grad(loss_fn)(ud)
+            updates, state = opt_d.update(grads, state, ud)
+            ud = optax.apply_updates(ud, updates)
+            if objective.clips:
+                ud = {k: jnp.clip(v, -objective.clip, objective.clip) for k, v in ud.items()}
+            return ud, state, loss
+
+        def g_step(ud, ug, state, avg, idx, key):
+            batch = {k: v[idx] for k, v in full.items()}
+
+            def loss_fn(ug):
+                return objective.generator_loss(lowered, lowered.constrain({**ug, **ud}), batch, backend.rng(key))
+
+            loss, grads = jax.value_and_grad(loss_fn)(ug)
+            updates, state = opt_g.update(grads, state, ug)
+            ug = optax.apply_updates(ug, updates)
+            if avg is not None:
+                count = avg["$count"] + 1
+                weight = 1.0 - jnp.minimum(ema, (1.0 + count) / (10.0 + count))
+                current = {**ug, **ud}
+                avg = {k: (v + weight * (current[k] - v) if k != "$count" else count) for k, v in avg.items()}
+            return ug, state, avg, loss
+
+        self._d_step, self._g_step = jax.jit(d_step), jax.jit(g_step)
+        self.avg = None if ema is None else {**u, "$count": jnp.zeros((), jnp.float32)}
+        self.key = jax.random.PRNGKey(seed)
+        self.steps, self.g_losses = 0, []
+
+    @property
+    def u(self):
+        return {**self.ug, **self.ud}
+
+    def step(self, idx):
+        jax, jnp = self.jax, self.jnp
+        idx = jnp.asarray(idx)
+        self.key, sub = jax.random.split(self.key)
+        self.ud, self.state_d, loss = self._d_step(self.ud, self.ug, self.state_d, idx, sub)
+        self.steps += 1
+        if self.steps % self.objective.n_critic == 0:
+            self.key, sub = jax.random.split(self.key)
+            self.ug, self.state_g, self.avg, g_loss = self._g_step(self.ud, self.ug, self.state_g, self.avg,
+                                                                    idx, sub)
+            self.g_losses.append(g_loss)
+        return loss
+
+    def read(self, losses):
+        return np.asarray(self.jnp.stack(losses))  # the one host read per epoch
+
+    def read_generator(self):
+        out = np.asarray(self.jnp.stack(self.g_losses)) if self.g_losses else np.zeros(0)
+        self.g_losses = []
+        return out
+
+    def snapshot(self):
+        return self.u if self.avg is None else {k: v for k, v in self.avg.items() if k != "$count"}
+
+    def params(self, state):
+        return self.engine.params_out(self.lowered.constrain(state))
+
+    def state(self) -> dict:
+        tree = self.jax.tree_util
+        out = {f"u/{k}": np.asarray(v) for k, v in self.u.items()}
+        for tag, opt_state in (("opt_d", self.state_d), ("opt_g", self.state_g)):
+            for i, leaf in enumerate(tree.tree_leaves(opt_state)):
+                out[f"{tag}/{i}"] = np.asarray(leaf)
+        if self.avg is not None:
+            out.update({f"ema/{k}": np.asarray(v) for k, v in self.avg.items()})
+        out["rng/key"] = np.asarray(self.key)
+        out["game/steps"] = np.asarray(self.steps)
+        return out
+
+    def restore(self, arrays: dict) -> None:
+        jnp, tree = self.jnp, self.jax.tree_util
+        self.ud = {k: jnp.asarray(arrays[f"u/{k}"]) for k in self.ud}
+        self.ug = {k: jnp.asarray(arrays[f"u/{k}"]) for k in self.ug}
+        if self.avg is not None:
+            self.avg = {k: jnp.asarray(arrays[f"ema/{k}"], dtype=v.dtype) for k, v in self.avg.items()}
+        for tag in ("opt_d", "opt_g"):
+            current = self.state_d if tag == "opt_d" else self.state_g
+            leaves = tree.tree_leaves(current)
+            restored = [jnp.asarray(arrays[f"{tag}/{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]
+            restored = tree.tree_unflatten(tree.tree_structure(current), restored)
+            if tag == "opt_d":
+                self.state_d = restored
+            else:
+                self.state_g = restored
+        self.key = jnp.asarray(arrays["rng/key"])
+        self.steps = int(arrays["game/steps"])
 
 
 def _rows(data: dict, lowered) -> int:

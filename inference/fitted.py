@@ -115,6 +115,13 @@ class Fitted:
         try:
             get("mle").check(self.model, list(data))
         except ObjectiveError as e:
+            implicit = [s.name for s in self.model.ir.observed if s.dist.family == "Delta"]
+            if implicit:
+                raise ObjectiveError(
+                    f"log_prob needs a likelihood, but model {self.model.name!r} is implicit: it observes "
+                    f"{implicit} through a Delta (a generator's output) and has no density. Compare its "
+                    f"samples with data instead: gendsl.inference.metrics.mmd, sliced_wasserstein, c2st"
+                ) from None
             if self._chain_bound(data):
                 raise ObjectiveError(
                     f"log_prob needs an exact likelihood, but model {self.model.name!r} is a diffusion chain, "
@@ -180,6 +187,16 @@ class Fitted:
         with self._no_grad():
             values = eng.sample(eng.params_in(self.params), int(n), seed, options)
         return {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
+
+    def discriminate(self, data, batch_size: int = 1000) -> np.ndarray:
+        """The discriminator's score of each row (a GAN's logit or critic value), shape ``(N,)``."""
+        from gendsl.errors import ModelError
+
+        if self.model.discriminator_ir is None:
+            raise ModelError(f"discriminate: model {self.model.name!r} has no discriminator; attach one with "
+                             f"@{self.model.name}.discriminator")
+        lowered, params = self.engine.lowered, self.engine.params_in(self.params)
+        return self._rows_in_batches(data, lambda batch, missing: lowered.discriminate(params, batch), batch_size)
 
     # -- latent-variable queries ------------------------------------------------------------
     def _rows_in_batches(self, data, fn, batch_size):

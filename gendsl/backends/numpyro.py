@@ -553,6 +553,18 @@ class NumPyroBackend(Backend):
         """``init`` after ``n`` applications of ``body`` (``lax.fori_loop``: one traced body)."""
         return jax.lax.fori_loop(0, n, lambda i, carry: body(carry), init)
 
+    # -- gradients and plain draws (the adversarial objective) -------------------------------
+    def stop_gradient(self, x):
+        return jax.lax.stop_gradient(x)
+
+    def uniform(self, rng, name: str, shape: tuple, like):
+        """U(0, 1) draws of ``shape`` from the stream's key for ``name``."""
+        return jax.random.uniform(rng.next(name), shape, like)
+
+    def input_grad(self, fn, x):
+        """``d fn(x).sum() / dx``, itself differentiable (a gradient penalty's inner gradient)."""
+        return jax.grad(lambda v: fn(v).sum())(x)
+
     # -- distributions ------------------------------------------------------------------
     def sample(self, d, rng, shape):
         return d.sample(rng, shape)

@@ -46,6 +46,8 @@ class Lowered:
         self.program = model.ir
         self.steps = lower(model.ir, backend)
         self.guide_steps = lower(model.guide_ir, backend) if model.guide_ir is not None else None
+        disc = getattr(model, "discriminator_ir", None)
+        self.discriminator_steps = lower(disc, backend) if disc is not None else None
         self.row = row_plate(model.ir)
         self.constraints = param_constraints(model)
         guided = {s.name for s in model.guide_ir.sites} if model.guide_ir is not None else set()
@@ -270,6 +272,48 @@ class Lowered:
         ctx = self.context(params, latents, handler, n=n)
         run(self.steps, ctx)
         return {s.name: self.backend.mean(handler.dists[s.name], s.dist.family) for s in self.program.observed}
+
+    # -- implicit models (GANs) -------------------------------------------------------------------
+    @property
+    def implicit_sites(self) -> tuple:
+        """Observed sites with no density: a generator's output seen through a ``Delta``."""
+        return tuple(s.name for s in self.program.observed if s.dist.family == "Delta")
+
+    @property
+    def discriminator_params(self) -> frozenset:
+        """Names of the discriminator's parameters (its networks' weights and its ``gd.param``s)."""
+        disc = self.model.discriminator_ir
+        if disc is None:
+            return frozenset()
+        names = {p.name for p in disc.params}
+        for net in disc.nets:
+            names.update(f"{net.name}.{k}" for k in net.spec.param_shapes())
+        return frozenset(names)
+
+    def generate(self, params, batch: dict, rng) -> dict:
+        """The generator's implicit sites for as many rows as ``batch`` has,
+        conditioned on ``batch``'s other sites (labels); differentiable in the
+        generator's parameters (reparameterised draws)."""
+        implicit = self.implicit_sites
+        given = {k: v for k, v in batch.items() if k not in implicit}
+        n = next(iter(batch.values())).shape[0]
+        values = self.sample(params, n, rng, data=given)
+        return {**given, **{k: values[k] for k in implicit}}
+
+    def discriminate(self, params, values: dict):
+        """The discriminator's score of every row of ``values`` (site -> array), shape ``(N,)``."""
+        from ..model import SCORE
+
+        if self.discriminator_steps is None:
+            name = self.program.name
+            raise ModelError(f"model {name!r} has no discriminator; attach one with @{name}.discriminator")
+        inputs = {name: values[name] for name in self.model.discriminator_ir.inputs}
+        handler = SampleHandler(self.backend, self.backend.rng(None), inputs)
+        ctx = self.context(params, inputs, handler)
+        run(self.discriminator_steps, ctx)
+        score = ctx.env[SCORE]
+        n = next(iter(inputs.values())).shape[0]
+        return self.backend.ops["reshape"](score, (n,))
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, params, n: int, rng, data=None, dtype=None, options=None) -> dict:

@@ -598,6 +598,20 @@ class PyroBackend(Backend):
             init = body(i, init)
         return init
 
+    # -- gradients and plain draws (the adversarial objective) -------------------------------
+    def stop_gradient(self, x):
+        return x.detach()
+
+    def uniform(self, rng, name: str, shape: tuple, like):
+        """U(0, 1) draws of ``shape`` (PyTorch's global generator)."""
+        dtype, device = like if isinstance(like, tuple) else (like, None)
+        return torch.rand(shape, dtype=dtype, device=device)
+
+    def input_grad(self, fn, x):
+        """``d fn(x).sum() / dx``, itself differentiable (a gradient penalty's inner gradient)."""
+        x = x.detach().requires_grad_(True)
+        return torch.autograd.grad(fn(x).sum(), x, create_graph=True)[0]
+
     # -- distributions ------------------------------------------------------------------
     def sample(self, d, rng, shape):
         return d.rsample(shape) if d.has_rsample else d.sample(shape)

@@ -9,6 +9,10 @@ from gendsl.inference.checkpoint import CheckpointError, load_checkpoint
 
 
 def _case(name):
+    if name == "gan":  # two optimisers, the critic-step counter and the generator's average
+        model = zoo.gan(z_dim=2, hidden=(16,), critic_hidden=(16,))
+        return model, data.load("eight_gaussians", n=300), {"objective": "adversarial", "loss": "wgan_gp",
+                                                             "n_critic": 3, "ema": 0.9}
     if name == "ddpm-ema":  # a moving average of the parameters is training state too
         return zoo.ddpm(x_dim=2, hidden=(16,), steps=20, time_dim=4), data.load("moons", n=300), {"ema": 0.9}
     if name == "vae":  # stochastic gradients: RNG state must resume too
@@ -16,7 +20,7 @@ def _case(name):
     return zoo.gmm(x_dim=2, k=3), data.blobs(n=300, seed=1), {}
 
 
-@pytest.mark.parametrize("name", ["gmm", "vae", "ddpm-ema"])
+@pytest.mark.parametrize("name", ["gmm", "vae", "ddpm-ema", "gan"])
 def test_resume_equals_an_uninterrupted_run(backend, name, tmp_path):
     model, x, opts = _case(name)
     kw = dict(backend=backend, batch_size=64, lr=0.01, seed=3, progress=False, **opts)
