@@ -22,8 +22,6 @@ import os
 import platform
 import time
 
-import numpy as np
-
 import gendsl.models as zoo
 from gendsl import data
 from gendsl.data import EIGHT_GAUSSIANS_CENTRES, EIGHT_GAUSSIANS_STD
@@ -31,11 +29,11 @@ from gendsl.inference import metrics
 
 # per loss: model widths and training settings (lr is the generator's; lr_d the discriminator's)
 CONFIGS = {
-    "non_saturating": dict(epochs=60, batch_size=256, lr=2e-4, lr_d=2e-4, n_critic=1),
-    "minimax": dict(epochs=60, batch_size=256, lr=2e-4, lr_d=2e-4, n_critic=1),
-    "wgan_gp": dict(epochs=60, batch_size=256, lr=2e-4, lr_d=2e-4, n_critic=5),
+    "non_saturating": dict(epochs=250, batch_size=256, lr=2e-4),
+    "minimax": dict(epochs=250, batch_size=256, lr=2e-4),
+    "wgan_gp": dict(epochs=300, batch_size=256, lr=1e-3, n_critic=5),
 }
-MODEL = dict(z_dim=2, hidden=(256, 256, 256), critic_hidden=(256, 256, 256))
+MODEL = dict(z_dim=2, hidden=(256, 256), critic_hidden=(256, 256))
 
 
 def train(x, backend, loss, seed=0, progress=False, **overrides):

@@ -102,6 +102,18 @@ def test_fit_eval_latent_model_and_resume(tmp_path):
     assert result["log_likelihood"] > result["elbo"] and result["bits_per_dim"] > 0
 
 
+def test_fit_eval_gan_reports_two_sample_metrics(tmp_path):
+    run = tmp_path / "gan_run"
+    assert cli.main(["fit", "gan", "--data", "eight_gaussians", "--set", "hidden=(16,)", "--set", "critic_hidden=(16,)",
+                     "--opt", "loss=hinge", "--opt", "n_critic=2", "--epochs", "2", "--out", str(run)]) == 0
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["generator_step_loss"]) == len(history["step_loss"]) // 2
+    assert cli.main(["eval", str(run)]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["method"].startswith("two-sample") and "log_likelihood" not in result
+    assert result["mmd2"] > 0 and result["sliced_wasserstein"] > 0 and 0.5 <= result["c2st_accuracy"] <= 1.0
+
+
 def test_fit_user_model_file(tmp_path):
     path = tmp_path / "mine.py"
     path.write_text(USER_MODEL)
