@@ -5,7 +5,7 @@
 `gendsl.models.gan(x_dim=64, z_dim=16, hidden=(256, 256), critic_hidden=(256, 256),
 output="sigmoid")` on the 80% training split (seed 0) of the digits as grey
 level / 16 in [0, 1], trained with `adversarial` for each loss in
-`--losses` (Adam, batch 64; the generator's moving average of the weights
+`--losses` (Adam lr `--lr` for both players, batch 64; the generator's moving average of the weights
 is sampled). The C2ST accuracy (`gendsl.inference.metrics.c2st`, an MLP
 classifier, 5 folds) compares samples with the 359 held-out images; beside
 them, the same test for fresh training images (the floor, about 0.5) and
@@ -38,9 +38,9 @@ def _levels(x):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--losses", nargs="*", default=["non_saturating", "wgan_gp"])
+    parser.add_argument("--losses", nargs="*", default=["non_saturating", "wgan_gp", "minimax", "hinge", "lsgan"])
     parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--backend", default="numpyro", choices=["pyro", "numpyro"])
     parser.add_argument("--out", default="docs/img/gan")
     args = parser.parse_args()
