@@ -44,6 +44,9 @@ MODELS = {
     "nice": lambda: zoo.nice(x_dim=64, hidden=(256, 256), layers=4, levels=LEVELS, alpha=ALPHA),
     "realnvp": lambda: zoo.realnvp(x_dim=64, hidden=(256, 256), layers=6, levels=LEVELS, alpha=ALPHA),
     "maf": lambda: zoo.maf(x_dim=64, hidden=(256, 256), layers=5, levels=LEVELS, alpha=ALPHA),
+    "maf-bn": lambda: zoo.maf(x_dim=64, hidden=(256, 256), layers=5, levels=LEVELS, alpha=ALPHA, batch_norm=True),
+    "realnvp-bn": lambda: zoo.realnvp(x_dim=64, hidden=(256, 256), layers=6, levels=LEVELS, alpha=ALPHA,
+                                      batch_norm=True),
     "glow": lambda: zoo.glow(x_dim=64, hidden=(256, 256), layers=6, levels=LEVELS, alpha=ALPHA),
 }
 
@@ -62,7 +65,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--backend", default="numpyro", choices=["pyro", "numpyro"])
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--models", nargs="*", default=[m for m in MODELS if not m.endswith("-bn")],
+                        help="also maf-bn, realnvp-bn (batch norm after each layer)")
     parser.add_argument("--out", default="docs/img/flows")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)

@@ -21,6 +21,7 @@ transform                  one pass in           paper
 :class:`MaskedAutoregressive`  density (inverse)  MAF (Papamakarios et al., 2017)
 :class:`InverseAutoregressive` sampling (forward) IAF (Kingma et al., 2016)
 :class:`ActNorm`           both                  Glow (Kingma & Dhariwal, 2018)
+:class:`BatchNorm`         both                  RealNVP, MAF (batch statistics)
 :class:`InvertibleLinear`  both (LU)             Glow's invertible 1x1 convolution
 :class:`Planar`            forward (inverse by   Rezende & Mohamed, 2015
                            bisection)
@@ -56,7 +57,7 @@ from .trace import _STACK
 __all__ = [
     "Bijector", "StatelessTransform",
     "AdditiveCoupling", "AffineCoupling", "MaskedAutoregressive", "InverseAutoregressive",
-    "ActNorm", "InvertibleLinear", "Planar", "Radial",
+    "ActNorm", "BatchNorm", "InvertibleLinear", "Planar", "Radial",
     "Permute", "Reverse", "Sigmoid", "TRANSFORMS",
 ]
 
@@ -305,6 +306,47 @@ class ActNorm(Bijector):
         return f"ActNorm({self.dim})"
 
 
+@dataclass(frozen=True)
+class BatchNorm(Bijector):
+    """Batch normalisation as a bijection (RealNVP, MAF): in the data-to-noise
+    direction ``z = (y - mean) / sqrt(var + eps) * exp(log_gamma) + beta``.
+
+    While training, ``mean`` and ``var`` are the minibatch's (gradients flow
+    through them); in evaluation they are the population statistics
+    ``"<name>.mean"`` and ``"<name>.log_var"``, which receive no gradient and
+    which ``fit`` sets after training from one pass over the training rows
+    (up to 20,000 of them), layer by layer in the density pass's order, as
+    Ioffe & Szegedy's inference procedure does. Weights ``"<name>.log_gamma"``
+    and ``"<name>.beta"``; all four start at the identity.
+
+    References:
+        Ioffe & Szegedy, "Batch Normalization", ICML 2015.
+        Dinh, Sohl-Dickstein & Bengio, "Density Estimation Using Real NVP", ICLR 2017.
+        Papamakarios, Pavlakou & Murray, "Masked Autoregressive Flow for Density Estimation", NeurIPS 2017.
+    """
+
+    eps: float = 1e-5
+    batch_statistics = True  # the run tells it whether it is training (see gendsl.backends.interpret)
+    STATISTICS = ("mean", "log_var")
+
+    def __init__(self, name, dim, eps=1e-5):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dim", _check_dim("BatchNorm", name, dim))
+        if not float(eps) > 0:
+            raise ModelError(f"transforms.BatchNorm {name!r}: eps must be positive, got {eps}")
+        object.__setattr__(self, "eps", float(eps))
+        self.__post_init__()
+
+    def param_shapes(self) -> dict:
+        return {k: (self.dim,) for k in ("log_gamma", "beta", "mean", "log_var")}
+
+    def init(self, seed: int) -> dict:
+        return {f"{self.name}.{k}": np.zeros(s) for k, s in self.param_shapes().items()}
+
+    def label(self) -> str:
+        return f"BatchNorm({self.dim})"
+
+
 _LU_CACHE: dict = {}
 
 
@@ -488,5 +530,5 @@ class Sigmoid(StatelessTransform):
 
 # name -> class, for errors and docs
 TRANSFORMS = {cls.__name__: cls for cls in (
-    AdditiveCoupling, AffineCoupling, MaskedAutoregressive, InverseAutoregressive, ActNorm, InvertibleLinear,
-    Planar, Radial, Permute, Reverse, Sigmoid)}
+    AdditiveCoupling, AffineCoupling, MaskedAutoregressive, InverseAutoregressive, ActNorm, BatchNorm,
+    InvertibleLinear, Planar, Radial, Permute, Reverse, Sigmoid)}

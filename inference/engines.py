@@ -116,10 +116,34 @@ class Engine:
                 header = {**(run or {}), "epoch": epoch, "history": history,
                           "batch_rng": rng.bit_generator.state}
                 save_checkpoint(checkpoint, header, stepper.state())
-            if callback is not None:
-                callback(epoch, lambda: stepper.params(stepper.snapshot()), history)
+            if callback is not None:  # the parameters as a fit would return them (population statistics set)
+                callback(epoch, lambda: self.with_population_statistics(stepper.params(stepper.snapshot()), data,
+                                                                         seed), history)
         bar.close()
         return stepper.params(stepper.snapshot()), history
+
+    def with_population_statistics(self, params: dict, data: dict, seed: int, max_rows: int = 20_000) -> dict:
+        """``params`` (NumPy) with every batch-statistics transform's stored
+        mean and log-variance set from one pass over ``data`` (at most
+        ``max_rows`` rows, drawn at random). Unchanged without such transforms."""
+        lowered = self.lowered
+        if not lowered.batch_statistics_transforms:
+            return params
+        n = _rows(data, lowered)
+        rows = np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False)) if n > max_rows else slice(None)
+        part = self.put_data({k: v[rows] for k, v in data.items()})
+        with self._no_grad():
+            stats = lowered.population_statistics(self.params_in(params), part, self.backend.rng(seed))
+        out = dict(params)
+        for name, (mean, var) in stats.items():
+            out[f"{name}.mean"] = np.asarray(self.backend.to_numpy(mean), dtype=np.float64)
+            out[f"{name}.log_var"] = np.log(np.asarray(self.backend.to_numpy(var), dtype=np.float64))
+        return out
+
+    def _no_grad(self):
+        import contextlib
+
+        return contextlib.nullcontext()
 
     # -- queries (the JAX engine compiles them) ---------------------------------------------------
     def log_prob_rows(self, params, data, missing, keep=()):
@@ -190,6 +214,11 @@ class TorchEngine(Engine):
         with torch.random.fork_rng(devices=[self.lowered.dtype[1]] if self.lowered.dtype[1].type == "cuda" else []):
             torch.manual_seed(seed)
             return self.lowered.sample(params, n, self.backend.rng(None), options=options)
+
+    def _no_grad(self):
+        import torch
+
+        return torch.no_grad()
 
     def stepper(self, objective, data, missing, lr, seed, params, ema=None):
         import torch

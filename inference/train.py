@@ -103,7 +103,8 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
                                        checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
                                        run=run, ema=None if ema is None else float(ema))
     except _Stop as stop:
-        fitted = Fitted(model, backend, stop.params, stop.history, obj, dtype, device)
+        kept = engine.with_population_statistics(stop.params, data, seed)
+        fitted = Fitted(model, backend, kept, stop.history, obj, dtype, device)
         err = TrainingError(
             f"training {model.name!r} with {obj.name!r} stopped in epoch {stop.epoch}: the loss became "
             f"NaN or infinite. The parameters from the end of the last good epoch are kept in err.fitted. "
@@ -111,4 +112,6 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
         )
         err.fitted = fitted
         raise err from None
+    # batch-normalising transforms trained on batch statistics are evaluated with the population's
+    params = engine.with_population_statistics(params, data, seed)
     return Fitted(model, backend, params, history, obj, dtype, device)

@@ -60,12 +60,26 @@ def nice(x_dim=2, hidden=(64, 64), layers=4, levels=None, alpha=0.05):
     _observe(x_dim, chain + [T.ActNorm("scaling", x_dim)], "logistic", levels, alpha)
 
 
+def _normalised(chain, x_dim, batch_norm):
+    """``chain`` with a :class:`gendsl.transforms.BatchNorm` after each learnable layer (so the
+    data side is standardised first when the density is evaluated)."""
+    if not batch_norm:
+        return chain
+    out = []
+    for t in chain:
+        out.append(t)
+        if isinstance(t, T.Bijector):
+            out.append(T.BatchNorm(f"{t.name}_bn", x_dim))
+    return out
+
+
 @gd.model
-def realnvp(x_dim=2, hidden=(64, 64), layers=6, levels=None, alpha=0.05):
+def realnvp(x_dim=2, hidden=(64, 64), layers=6, levels=None, alpha=0.05, batch_norm=False):
     """RealNVP: affine couplings on alternating coordinates, a standard
     normal base.
 
-    Args: as :func:`nice`.
+    Args: as :func:`nice`; ``batch_norm=True`` adds a
+    :class:`gendsl.transforms.BatchNorm` after each coupling, as the paper does.
 
     Default objective: ``mle``.
 
@@ -73,7 +87,7 @@ def realnvp(x_dim=2, hidden=(64, 64), layers=6, levels=None, alpha=0.05):
         Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017.
     """
     chain = [T.AffineCoupling(f"coupling{i}", x_dim, hidden, parity=i % 2) for i in range(_check_layers(layers))]
-    _observe(x_dim, chain, "normal", levels, alpha)
+    _observe(x_dim, _normalised(chain, x_dim, batch_norm), "normal", levels, alpha)
 
 
 def _autoregressive(cls, x_dim, hidden, layers):
@@ -86,12 +100,14 @@ def _autoregressive(cls, x_dim, hidden, layers):
 
 
 @gd.model
-def maf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05):
+def maf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05, batch_norm=False):
     """Masked autoregressive flow: MADE-parametrised affine autoregressive
     layers with reversed orderings between them; the density is one pass per
     layer, sampling ``x_dim`` passes.
 
-    Args: as :func:`nice` (``hidden``: each MADE's hidden widths).
+    Args: as :func:`nice` (``hidden``: each MADE's hidden widths);
+    ``batch_norm=True`` adds a :class:`gendsl.transforms.BatchNorm` after each
+    MADE layer (the paper's "MAF with batch norm").
 
     Default objective: ``mle``.
 
@@ -99,7 +115,8 @@ def maf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05):
         Papamakarios, Pavlakou & Murray, "Masked Autoregressive Flow for
         Density Estimation", NeurIPS 2017.
     """
-    _observe(x_dim, _autoregressive(T.MaskedAutoregressive, x_dim, hidden, layers), "normal", levels, alpha)
+    chain = _autoregressive(T.MaskedAutoregressive, x_dim, hidden, layers)
+    _observe(x_dim, _normalised(chain, x_dim, batch_norm), "normal", levels, alpha)
 
 
 @gd.model

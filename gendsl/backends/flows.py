@@ -19,8 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..transforms import (ActNorm, AdditiveCoupling, AffineCoupling, InverseAutoregressive, InvertibleLinear,
-                          MaskedAutoregressive, Planar, Radial)
+from ..transforms import (ActNorm, AdditiveCoupling, AffineCoupling, BatchNorm, InverseAutoregressive,
+                          InvertibleLinear, MaskedAutoregressive, Planar, Radial)
 from .autoregressive import _const, made_forward
 
 __all__ = ["Bijection", "BIJECTIONS", "bijection", "fixed_noise"]
@@ -233,11 +233,54 @@ def radial(backend, spec, params, prefix) -> Bijection:
     return Bijection(forward, inverse, lambda x, y: log_det_at(norm(x - x0)))
 
 
+# the key under which a run passes a batch-statistics transform its mode (see interpret._lower_net):
+# absent in evaluation; True while training; a dict to collect population statistics into
+BATCH_MODE = "$batch"
+
+
+def batch_norm(backend, spec, params, prefix) -> Bijection:
+    """``z = (y - mean) / sqrt(var + eps) * exp(log_gamma) + beta`` from data ``y``
+    to noise ``z`` (the inverse); ``mean``/``var`` the batch's in a training
+    run, else the stored population statistics (no gradient)."""
+    ops = backend.ops
+    log_gamma, beta = params[prefix + "log_gamma"], params[prefix + "beta"]
+    mode = params.get(prefix + BATCH_MODE)
+    stored = (backend.stop_gradient(params[prefix + "mean"]),
+              ops["exp"](backend.stop_gradient(params[prefix + "log_var"])))
+
+    def statistics(y):
+        if mode is None:
+            return stored
+        rows = ops["reshape"](y, (-1, spec.dim))
+        mean = ops["mean"](rows, axis=0)
+        var = ops["mean"](ops["square"](rows - mean), axis=0)
+        if isinstance(mode, dict):
+            mode[spec.name] = (mean, var)
+        return mean, var
+
+    def log_det_of(var, like):  # the forward (noise-to-data) direction's
+        return _constant_log_det(ops, ops["sum"](0.5 * ops["log"](var + spec.eps) - log_gamma), like)
+
+    def forward(x):
+        mean, var = stored
+        y = (x - beta) * ops["exp"](-log_gamma) * ops["sqrt"](var + spec.eps) + mean
+        return y, log_det_of(var, x)
+
+    def inverse(y):
+        mean, var = statistics(y)
+        return (y - mean) / ops["sqrt"](var + spec.eps) * ops["exp"](log_gamma) + beta, log_det_of(var, y)
+
+    def log_det(x, y):
+        return log_det_of(stored[1] if mode is None else statistics(y)[1], x)
+
+    return Bijection(forward, inverse, log_det)
+
+
 # transform spec type -> bijection builder
 BIJECTIONS = {
     AdditiveCoupling: coupling, AffineCoupling: coupling,
     MaskedAutoregressive: autoregressive, InverseAutoregressive: autoregressive,
-    ActNorm: actnorm, InvertibleLinear: invertible_linear, Planar: planar, Radial: radial,
+    ActNorm: actnorm, BatchNorm: batch_norm, InvertibleLinear: invertible_linear, Planar: planar, Radial: radial,
 }
 
 

@@ -39,6 +39,9 @@ class Context:
             ``dist.Autoregressive``).
         options: the query's options for families that take them (a
             diffusion chain's sampler, ``dist.QUERY_AWARE``).
+        statistics: ``None``, or a dict that batch-statistics transforms
+            (``transforms.BatchNorm``) fill with their input's mean and
+            variance while normalising by them (population statistics).
     """
 
     env: dict
@@ -50,6 +53,7 @@ class Context:
     enumerable: frozenset = frozenset()
     training: Any = False
     options: dict = field(default_factory=dict)
+    statistics: Any = None
 
 
 def lower_arg(arg, backend) -> Callable[[Context], Any]:
@@ -140,10 +144,17 @@ def _lower_param(node: ir.Param, backend):
 def _lower_net(node: ir.Net, backend):
     name, spec, prefix = node.name, node.spec, node.name + "."
 
+    batch_mode = getattr(spec, "batch_statistics", False)  # a BatchNorm transform: the run picks its statistics
+
     def step(ctx):
         net = ctx.nets.get(name)
         if net is None:
-            net = ctx.nets[name] = ctx.handler.net(node, ctx) or backend.net(spec, ctx.params, prefix)
+            params = ctx.params
+            if batch_mode and (ctx.training is not False or ctx.statistics is not None):
+                from .flows import BATCH_MODE
+
+                params = {**params, prefix + BATCH_MODE: True if ctx.statistics is None else ctx.statistics}
+            net = ctx.nets[name] = ctx.handler.net(node, ctx) or backend.net(spec, params, prefix)
         ctx.env[name] = net
 
     return step

@@ -273,6 +273,26 @@ class Lowered:
         run(self.steps, ctx)
         return {s.name: self.backend.mean(handler.dists[s.name], s.dist.family) for s in self.program.observed}
 
+    # -- batch-statistics transforms ------------------------------------------------------------
+    @property
+    def batch_statistics_transforms(self) -> tuple:
+        """Names of the model's transforms that normalise by batch statistics (``transforms.BatchNorm``)."""
+        return tuple(n.name for n in self.program.nets if getattr(n.spec, "batch_statistics", False))
+
+    def population_statistics(self, params, data: dict, rng) -> dict:
+        """``{name: (mean, var)}``: each batch-statistics transform's input
+        statistics over ``data`` (all rows in one pass), the transforms
+        applied in the density pass's order, each normalising by the
+        statistics it has just measured (Ioffe & Szegedy's inference procedure)."""
+        collected: dict = {}
+        handler = ScoreHandler(self.backend, data, None, -(self.max_plate_nesting + 1), {})
+        ctx = self.context(params, data, handler)
+        ctx.training, ctx.statistics = rng, collected
+        run(self.steps, ctx)
+        for factor in handler.factors:  # scoring is lazy: a flow's transforms run when its log-prob is read
+            factor.log_prob
+        return collected
+
     # -- implicit models (GANs) -------------------------------------------------------------------
     @property
     def implicit_sites(self) -> tuple:

@@ -24,6 +24,7 @@ MAKERS = {
     "MaskedAutoregressive": lambda d, s: T.MaskedAutoregressive("t", d, hidden=(9,), ordering="random", seed=s),
     "InverseAutoregressive": lambda d, s: T.InverseAutoregressive("t", d, hidden=(9, 9), seed=s),
     "ActNorm": lambda d, s: T.ActNorm("t", d),
+    "BatchNorm": lambda d, s: T.BatchNorm("t", d),  # evaluation: the stored statistics
     "InvertibleLinear": lambda d, s: T.InvertibleLinear("t", d, seed=s),
     "Planar": lambda d, s: T.Planar("t", d),
     "Radial": lambda d, s: T.Radial("t", d),
@@ -103,7 +104,7 @@ def every_transform(x_dim=3):
     chain = [
         T.AdditiveCoupling("add", x_dim, hidden=(6,)), T.AffineCoupling("aff", x_dim, hidden=(6,), parity=1),
         T.Reverse(x_dim), T.MaskedAutoregressive("maf", x_dim, hidden=(6,)),
-        T.InverseAutoregressive("iaf", x_dim, hidden=(6,)), T.ActNorm("act", x_dim),
+        T.InverseAutoregressive("iaf", x_dim, hidden=(6,)), T.ActNorm("act", x_dim), T.BatchNorm("bn", x_dim),
         T.InvertibleLinear("lin", x_dim), T.Planar("planar", x_dim), T.Radial("radial", x_dim),
         T.Permute([1, 2, 0]),
     ]
@@ -125,15 +126,19 @@ def test_gradients_reach_every_weight_of_every_transform(backend):
     if backend == "pyro":
         u = {k: v.clone().requires_grad_(True) for k, v in eng.lowered.unconstrain(params).items()}
         loss(eng.lowered, eng.lowered.constrain(u), batch, {}, 16, eng.backend.rng(None)).backward()
-        grads = {k: v.grad.numpy() for k, v in u.items()}
+        grads = {k: np.zeros(tuple(v.shape)) if v.grad is None else v.grad.numpy() for k, v in u.items()}
     else:
         u = eng.lowered.unconstrain(params)
         grads = jax.grad(lambda u: loss(eng.lowered, eng.lowered.constrain(u), batch, {}, 16,
                                         eng.backend.rng(0)))(u)
     assert set(grads) == set(model.init_params(0))
+    statistics = {"bn.mean", "bn.log_var"}  # set after training from the data, never by the gradient
     for k, g in grads.items():
         g = np.asarray(g)
-        assert np.all(np.isfinite(g)) and np.any(g != 0), f"no gradient reaches {k!r}"
+        if k in statistics:
+            assert np.all(g == 0), f"the gradient reaches the statistic {k!r}"
+        else:
+            assert np.all(np.isfinite(g)) and np.any(g != 0), f"no gradient reaches {k!r}"
 
 
 def test_flow_log_prob_is_the_change_of_variables_and_agrees_across_backends():
@@ -240,3 +245,69 @@ def test_dequantized_scores_the_fixed_noise_bound_and_samples_levels(backend):
     samples = fit.sample(200, seed=1)["x"]
     assert samples.shape == (200, 4) and np.issubdtype(samples.dtype, np.integer)
     assert samples.min() >= 0 and samples.max() <= levels - 1 and len(np.unique(samples)) == levels
+
+
+@gd.model
+def normalised(x_dim=2):
+    """Coupling, batch norm, coupling, batch norm: the last one sees the data."""
+    chain = [T.AffineCoupling("c1", x_dim, hidden=(16,)), T.BatchNorm("bn1", x_dim), T.Reverse(x_dim),
+             T.AffineCoupling("c2", x_dim, hidden=(16,)), T.BatchNorm("bn2", x_dim)]
+    base = dist.Normal(0.0, 1.0).expand([x_dim]).to_event(1)
+    with gd.plate("data"):
+        gd.observe("x", dist.TransformedDistribution(base, chain))
+
+
+def test_batch_norm_uses_batch_statistics_while_training(backend):
+    """In a training run the layer standardises its minibatch exactly (to beta, exp(log_gamma))."""
+    from gendsl.backends import flows
+
+    b = get_backend(backend)
+    spec = T.BatchNorm("bn", 3)
+    y = np.random.default_rng(0).normal([5.0, -2.0, 0.5], [3.0, 0.1, 1.0], size=(400, 3))
+    weights = {"bn.log_gamma": np.log([2.0, 1.0, 0.5]), "bn.beta": np.array([1.0, 0.0, -1.0]),
+               "bn.mean": np.zeros(3), "bn.log_var": np.zeros(3)}
+    params = {k: b.asarray(v, like=_like(backend)) for k, v in weights.items()}
+    store = {}
+    z, log_det = flows.batch_norm(b, spec, {**params, "bn." + flows.BATCH_MODE: store}, "bn.").inverse(
+        _as_backend(backend, y))
+    z = _np(z)
+    np.testing.assert_allclose(z.mean(0), [1.0, 0.0, -1.0], atol=1e-9)
+    np.testing.assert_allclose(z.std(0), [2.0, 1.0, 0.5] * np.sqrt(y.var(0) / (y.var(0) + 1e-5)), rtol=1e-9)
+    np.testing.assert_allclose(_np(store["bn"][0]), y.mean(0), rtol=1e-12)
+    expected = np.sum(0.5 * np.log(y.var(0) + 1e-5) - weights["bn.log_gamma"])
+    np.testing.assert_allclose(_np(log_det), expected, rtol=1e-9)
+    # evaluation: the stored statistics (here the identity's), whatever the batch
+    z_eval, _ = flows.batch_norm(b, spec, params, "bn.").inverse(_as_backend(backend, y))
+    np.testing.assert_allclose(_np(z_eval), (y / np.sqrt(1 + 1e-5)) * [2.0, 1.0, 0.5] + [1.0, 0.0, -1.0])
+
+
+def test_fit_sets_population_statistics_and_the_density_normalises():
+    x = np.random.default_rng(1).normal([3.0, -1.0], [2.0, 0.5], size=(1500, 2))
+    fits = {b: normalised().fit(x, backend=b, epochs=5, lr=3e-3, batch_size=100, dtype="float64", progress=False)
+            for b in ("pyro", "numpyro")}
+    fit = fits["pyro"]
+    # the last layer's input is the data itself: its statistics are the data's (all rows, one pass)
+    np.testing.assert_allclose(fit.params["bn2.mean"], x.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(np.exp(fit.params["bn2.log_var"]), x.var(0), rtol=1e-9)
+    assert not np.allclose(fit.params["bn1.log_var"], 0.0)  # the inner layer got its own statistics
+    for k in fit.params:  # the two backends train and measure alike
+        np.testing.assert_allclose(fits["numpyro"].params[k], fit.params[k], rtol=1e-6, atol=1e-8)
+    # evaluation uses the stored statistics: a proper density, integrating to 1 on a wide grid
+    g0, g1 = np.meshgrid(np.linspace(-7, 13, 401), np.linspace(-4, 2, 301), indexing="ij")
+    grid = np.stack([g0.ravel(), g1.ravel()], axis=1)
+    mass = np.exp(fit.log_prob(grid)).sum() * (20 / 400) * (6 / 300)
+    assert abs(mass - 1.0) < 0.01
+    # ... so one row's density does not depend on the rows it is scored with
+    np.testing.assert_allclose(fit.log_prob(x[:1]), fit.log_prob(x[:50])[:1], rtol=1e-12)
+
+
+def test_zoo_flows_take_batch_norm_after_every_layer():
+    import gendsl.models as zoo
+
+    model = zoo.maf(x_dim=3, hidden=(8,), layers=2, batch_norm=True)
+    assert sorted(n.name for n in model.ir.nets) == ["layer0", "layer0_bn", "layer1", "layer1_bn"]
+    assert "BatchNorm(3)" in model.to_dot()
+    x = np.random.default_rng(0).normal(size=(200, 3)) * [1.0, 5.0, 0.2]
+    fit = model.fit(x, epochs=2, progress=False)
+    np.testing.assert_allclose(np.exp(fit.params["layer1_bn.log_var"]), x.var(0), rtol=1e-5)
+    assert [n.name for n in zoo.realnvp(x_dim=2, layers=2).ir.nets] == ["coupling0", "coupling1"]
