@@ -20,7 +20,7 @@ from .errors import ModelError, ShapeError, SiteError
 from .shapes import format_shape
 from .trace import Value, _STACK, as_arg, current
 
-__all__ = ["NetSpec", "MLP", "AutoregressiveNet", "MADE", "FVSBN", "NADE", "TimeMLP", "TimeUNet", "ACTIVATIONS"]
+__all__ = ["NetSpec", "MLP", "Module", "AutoregressiveNet", "MADE", "FVSBN", "NADE", "TimeMLP", "TimeUNet", "ACTIVATIONS"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "elu", "leaky_relu", "gelu", "silu", "identity")
 
@@ -147,6 +147,138 @@ class MLP(NetSpec):
 
     def label(self) -> str:
         return f"MLP {'-'.join(map(str, self.sizes))}"
+
+
+# -- raw framework modules ---------------------------------------------------------------
+_FLAX_INIT: dict = {}
+
+
+def _framework(module) -> str | None:
+    try:
+        import torch
+
+        if isinstance(module, torch.nn.Module):
+            return "torch"
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    try:
+        import flax.linen
+
+        if isinstance(module, flax.linen.Module):
+            return "flax"
+    except ImportError:  # pragma: no cover - flax is a dependency
+        pass
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class Module(NetSpec):
+    """A raw ``torch.nn.Module`` (Pyro backend only) or Flax ``linen.Module``
+    (NumPyro backend only) used as a network on vectors of ``in_dim``.
+
+    Its parameters become gendsl parameters ``"<name>.<path>"`` (PyTorch's
+    ``named_parameters`` names; Flax's parameter tree joined with dots), so
+    they train, save and load like any network's. A PyTorch module starts
+    from its own weights; a Flax module from ``module.init`` with the
+    model's seed. It is called functionally (``torch.func.functional_call``,
+    ``module.apply``). Modules with buffers (batch norm's running
+    statistics) are refused: their state would not be a parameter.
+
+    Example:
+        >>> import torch, gendsl as gd
+        >>> from gendsl import nn, dist
+        >>> @gd.model
+        ... def raw(x_dim=3):
+        ...     net = nn.Module("decoder", torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(),
+        ...                                                   torch.nn.Linear(8, x_dim)), in_dim=2)
+        ...     with gd.plate("data"):
+        ...         z = gd.sample("z", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+        ...         gd.observe("x", dist.Normal(net(z), 1.0).to_event(1))
+        >>> sorted(raw().init_params())
+        ['decoder.0.bias', 'decoder.0.weight', 'decoder.2.bias', 'decoder.2.weight']
+    """
+
+    module: object = None
+    in_dim: int = 0
+    framework: str = ""
+    out_dim: int = 0
+
+    def __init__(self, name, module, in_dim):
+        kind = _framework(module)
+        if kind is None:
+            raise ModelError(f"nn.Module {name!r}: expected a torch.nn.Module or a flax.linen.Module, "
+                             f"got {type(module).__name__}; for a backend-neutral network use nn.MLP")
+        if int(in_dim) < 1:
+            raise ModelError(f"nn.Module {name!r}: in_dim is the input vector's width, >= 1; got {in_dim}")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "module", module)
+        object.__setattr__(self, "in_dim", int(in_dim))
+        object.__setattr__(self, "framework", kind)
+        if kind == "torch" and any(True for _ in module.buffers()):
+            raise ModelError(f"nn.Module {name!r}: the module has buffers "
+                             f"({[k for k, _ in module.named_buffers()]}); only modules whose whole state is "
+                             f"parameters are supported (use transforms.BatchNorm in flows, or drop the buffers)")
+        object.__setattr__(self, "out_dim", self._probe())
+        self.__post_init__()
+
+    @property
+    def backend(self) -> str:
+        return "pyro" if self.framework == "torch" else "numpyro"
+
+    def _probe(self) -> int:
+        """The output width, from one call on a row of zeros."""
+        try:
+            if self.framework == "torch":
+                import torch
+
+                dtype = next(self.module.parameters(), torch.zeros(())).dtype
+                with torch.no_grad():
+                    out = self.module(torch.zeros((1, self.in_dim), dtype=dtype))
+            else:
+                import jax.numpy as jnp
+
+                out = self.module.apply(self._flax_init(0), jnp.zeros((1, self.in_dim)))
+        except Exception as e:  # the module's own error, with the shape we tried
+            raise ShapeError(f"nn.Module {self.name!r}: calling it on a (1, {self.in_dim}) input failed ({e}); "
+                             f"is in_dim right?") from None
+        if len(out.shape) != 2 or out.shape[0] != 1:
+            raise ShapeError(f"nn.Module {self.name!r}: it must map (N, {self.in_dim}) to (N, out); "
+                             f"it returned shape {tuple(out.shape)}")
+        return int(out.shape[1])
+
+    def _flax_init(self, seed: int):
+        key = (id(self.module), self.in_dim, int(seed))
+        if key not in _FLAX_INIT:
+            import jax
+            import jax.numpy as jnp
+
+            _FLAX_INIT[key] = self.module.init(jax.random.PRNGKey(int(seed)), jnp.zeros((1, self.in_dim)))
+        return _FLAX_INIT[key]
+
+    def _weights(self, seed: int = 0) -> dict:
+        """``{path: float64 array}`` of the module's own parameters."""
+        if self.framework == "torch":
+            return {k: v.detach().cpu().double().numpy() for k, v in self.module.named_parameters()}
+        import jax
+
+        flat = jax.tree_util.tree_flatten_with_path(self._flax_init(seed)["params"])[0]
+        return {".".join(str(getattr(k, "key", k)) for k in path): np.asarray(v, dtype=np.float64)
+                for path, v in flat}
+
+    def param_shapes(self) -> dict:
+        return {k: v.shape for k, v in self._weights().items()}
+
+    def init(self, seed: int) -> dict:
+        return {f"{self.name}.{k}": v for k, v in self._weights(seed).items()}
+
+    def out_shape(self, in_shape: tuple) -> tuple:
+        if not in_shape or in_shape[-1] != self.in_dim:
+            raise ShapeError(f"network {self.name!r} expects inputs with last axis {self.in_dim}, "
+                             f"got shape {format_shape(in_shape)}")
+        return in_shape[:-1] + (self.out_dim,)
+
+    def label(self) -> str:
+        return f"{type(self.module).__name__} ({self.framework}) {self.in_dim}-{self.out_dim}"
 
 
 # -- autoregressive networks ---------------------------------------------------------

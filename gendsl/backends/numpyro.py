@@ -24,7 +24,8 @@ from numpyro.distributions import constraints as ncons
 from numpyro.distributions.transforms import biject_to
 
 from ..dist import FAMILIES
-from ..nn import FVSBN, MADE, MLP, NADE, TimeMLP, TimeUNet
+from ..errors import ModelError
+from ..nn import FVSBN, MADE, MLP, NADE, Module, TimeMLP, TimeUNet
 from ..transforms import Bijector, Permute, Reverse, Sigmoid
 from . import autoregressive, dae, diffusion, flows
 from .base import Backend
@@ -401,7 +402,28 @@ class JaxDAE(ndist.Distribution):
 # network spec type -> (functional forward, Flax module factory, weights -> Flax params);
 # a flow's transforms and the diffusion noise networks have no Flax module: plain programs
 # hold their weights in one numpyro.param
-NETS = {MLP: (_mlp, _flax_mlp, _mlp_to_flax), TimeMLP: (_time_net, None, None), TimeUNet: (_time_net, None, None),
+def _flax_tree(spec: Module, weights: dict, prefix: str) -> dict:
+    """gendsl's flat ``"<name>.<path>"`` weights -> the Flax module's parameter tree."""
+    tree: dict = {}
+    for key in spec.param_shapes():
+        *path, leaf = key.split(".")
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = jnp.asarray(weights[prefix + key])
+    return {"params": tree}
+
+
+def _raw_module(spec: Module, params: dict, prefix: str):
+    """A user's Flax module, applied with gendsl's parameters."""
+    if spec.framework != "flax":
+        raise ModelError(f"network {spec.name!r} is a torch.nn.Module: it runs on the pyro backend only; "
+                         f"use nn.MLP for a network both backends run")
+    tree = _flax_tree(spec, params, prefix)
+    return lambda x: spec.module.apply(tree, x)
+
+
+NETS = {Module: (_raw_module, lambda spec: spec.module, _flax_tree), MLP: (_mlp, _flax_mlp, _mlp_to_flax), TimeMLP: (_time_net, None, None), TimeUNet: (_time_net, None, None),
         **{cls: (_masked, FlaxMasked, _masked_to_flax) for cls in (MADE, FVSBN, NADE)},
         **{cls: (JaxBijection, None, None) for cls in flows.BIJECTIONS}}
 

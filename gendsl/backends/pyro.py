@@ -26,7 +26,8 @@ import pyro.distributions as pdist
 from pyro.distributions import constraints as pcons
 
 from ..dist import FAMILIES
-from ..nn import FVSBN, MADE, MLP, NADE, TimeMLP, TimeUNet
+from ..errors import ModelError
+from ..nn import FVSBN, MADE, MLP, NADE, Module, TimeMLP, TimeUNet
 from ..transforms import Permute, Reverse, Sigmoid
 from . import autoregressive, dae, diffusion, flows
 from .base import Backend
@@ -447,7 +448,16 @@ class TorchDAE(pdist.TorchDistribution):
 
 
 # network spec type -> (functional forward, torch.nn.Module class)
-NETS = {MLP: (_mlp, TorchMLP), MADE: (_masked, TorchMasked), FVSBN: (_masked, TorchMasked),
+def _raw_module(spec: Module, params: dict, prefix: str):
+    """A user's ``torch.nn.Module``, called with gendsl's parameters in place of its own."""
+    if spec.framework != "torch":
+        raise ModelError(f"network {spec.name!r} is a Flax module: it runs on the numpyro backend only; "
+                         f"use nn.MLP for a network both backends run")
+    weights = {k: params[prefix + k] for k in spec.param_shapes()}
+    return lambda x: torch.func.functional_call(spec.module, weights, (x,))
+
+
+NETS = {Module: (_raw_module, lambda spec: spec.module), MLP: (_mlp, TorchMLP), MADE: (_masked, TorchMasked), FVSBN: (_masked, TorchMasked),
         NADE: (_masked, TorchMasked), TimeMLP: (_time_net, TorchTimeNet), TimeUNet: (_time_net, TorchTimeNet),
         **{cls: (_bijection, TorchBijector) for cls in flows.BIJECTIONS}}
 
