@@ -240,12 +240,15 @@ class _TorchStepper:
         device = lowered.dtype[1]
         self.u = {k: v.detach().clone().requires_grad_(True)
                   for k, v in lowered.unconstrain(engine.params_in(params)).items()}
-        self.opt = torch.optim.Adam(list(self.u.values()), lr=lr)
+        self.opt = self._optimisers(lr)
         self.full = engine.put_data(data)
         self.masks = {k: torch.as_tensor(m, device=device) for k, m in missing.items()}
         self.n, self.device, self.rng = _rows(data, lowered), device, engine.backend.rng(None)
         self.decay, self.count = ema, 0
         self.avg = None if ema is None else {k: v.detach().clone() for k, v in self.u.items()}
+
+    def _optimisers(self, lr):
+        return self.torch.optim.Adam(list(self.u.values()), lr=lr)
 
     def step(self, idx):
         idx = self.torch.as_tensor(idx, device=self.device)
@@ -255,12 +258,16 @@ class _TorchStepper:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        self._average()
+        return loss.detach()
+
+    def _average(self):
+        """One step of the parameters' moving average (warmed up), when one is kept."""
         if self.avg is not None:
             self.count += 1
             weight = 1.0 - min(self.decay, (1.0 + self.count) / (10.0 + self.count))
             with self.torch.no_grad():
                 self.torch._foreach_lerp_(list(self.avg.values()), list(self.u.values()), weight)
-        return loss.detach()
 
     def read(self, losses):
         return self.torch.stack(losses).cpu().numpy()  # the one host read per epoch
@@ -317,14 +324,18 @@ class _TorchGameStepper(_TorchStepper):
 
     def __init__(self, engine, objective, data, missing, lr, params, ema=None):
         super().__init__(engine, objective, data, missing, lr, params, ema)
-        torch = self.torch
-        names = engine.lowered.discriminator_params
+        self.steps, self.g_losses = 0, []
+
+    def _optimisers(self, lr):
+        """The discriminator's Adam (``self.opt``, so the base class checkpoints
+        it) and the generator's (``self.opt_g``)."""
+        torch, objective = self.torch, self.objective
+        names = self.lowered.discriminator_params
         self.d_names = [k for k in self.u if k in names]
         self.g_names = [k for k in self.u if k not in names]
         lr_d = objective.lr_d if objective.lr_d is not None else lr
-        self.opt = torch.optim.Adam([self.u[k] for k in self.d_names], lr=lr_d, betas=objective.betas)
         self.opt_g = torch.optim.Adam([self.u[k] for k in self.g_names], lr=lr, betas=objective.betas)
-        self.steps, self.g_losses = 0, []
+        return torch.optim.Adam([self.u[k] for k in self.d_names], lr=lr_d, betas=objective.betas)
 
     def step(self, idx):
         torch, lowered, objective = self.torch, self.lowered, self.objective
@@ -352,11 +363,7 @@ class _TorchGameStepper(_TorchStepper):
                 for p in d_params:
                     p.requires_grad_(True)
             self.g_losses.append(g_loss.detach())
-            if self.avg is not None:
-                self.count += 1
-                weight = 1.0 - min(self.decay, (1.0 + self.count) / (10.0 + self.count))
-                with torch.no_grad():
-                    torch._foreach_lerp_(list(self.avg.values()), list(self.u.values()), weight)
+            self._average()
         return loss.detach()
 
     def read_generator(self):
@@ -498,10 +505,7 @@ class _JaxStepper:
 
         def averaged_step(u, opt_state, avg, idx, key):
             u, opt_state, loss = step(u, opt_state, idx, key)
-            count = avg["$count"] + 1
-            weight = 1.0 - jnp.minimum(ema, (1.0 + count) / (10.0 + count))
-            avg = {k: (v + weight * (u[k] - v) if k != "$count" else count) for k, v in avg.items()}
-            return u, opt_state, avg, loss
+            return u, opt_state, _averaged(avg, u, ema), loss
 
         self._step = jax.jit(step if ema is None else averaged_step)
         self.avg = None if ema is None else {**self.u, "$count": jnp.zeros((), jnp.float32)}
@@ -594,10 +598,7 @@ class _JaxGameStepper:
             updates, state = opt_g.update(grads, state, ug)
             ug = optax.apply_updates(ug, updates)
             if avg is not None:
-                count = avg["$count"] + 1
-                weight = 1.0 - jnp.minimum(ema, (1.0 + count) / (10.0 + count))
-                current = {**ug, **ud}
-                avg = {k: (v + weight * (current[k] - v) if k != "$count" else count) for k, v in avg.items()}
+                avg = _averaged(avg, {**ug, **ud}, ema)
             return ug, state, avg, loss
 
         self._d_step, self._g_step = jax.jit(d_step), jax.jit(g_step)
@@ -665,6 +666,15 @@ class _JaxGameStepper:
                 self.state_g = restored
         self.key = jnp.asarray(arrays["rng/key"])
         self.steps = int(arrays["game/steps"])
+
+
+def _averaged(avg: dict, current: dict, decay: float) -> dict:
+    """One step of a JAX moving average ``avg`` (with its step count under ``"$count"``) towards ``current``."""
+    import jax.numpy as jnp
+
+    count = avg["$count"] + 1
+    weight = 1.0 - jnp.minimum(decay, (1.0 + count) / (10.0 + count))
+    return {k: (v + weight * (current[k] - v) if k != "$count" else count) for k, v in avg.items()}
 
 
 def _rows(data: dict, lowered) -> int:
