@@ -20,6 +20,7 @@ from gendsl.backends.program import Lowered
 from gendsl.errors import DataError, GendslError
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .optim import Adam
 
 __all__ = ["make_engine", "Engine", "TorchEngine", "JaxEngine"]
 
@@ -63,7 +64,8 @@ class Engine:
 
     def stepper(self, objective, data, missing, lr, seed, params, ema=None):
         """The optimiser state and one compiled/eager training step (keeping an
-        exponential moving average of the parameters when ``ema`` is a decay)."""
+        exponential moving average of the parameters when ``ema`` is a decay);
+        ``lr`` is a rate or an :class:`~gendsl.inference.optim.Adam`."""
         raise NotImplementedError
 
     def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None,
@@ -225,14 +227,15 @@ class TorchEngine(Engine):
 
         torch.manual_seed(seed)
         if getattr(objective, "game", False):
-            return _TorchGameStepper(self, objective, data, missing, lr, params, ema)
-        return _TorchStepper(self, objective, data, missing, lr, params, ema)
+            return _TorchGameStepper(self, objective, data, missing, Adam.of(lr), params, ema)
+        return _TorchStepper(self, objective, data, missing, Adam.of(lr), params, ema)
 
 
 class _TorchStepper:
-    """Eager PyTorch: unconstrained leaves, ``torch.optim.Adam``."""
+    """Eager PyTorch: unconstrained leaves, ``torch.optim.Adam`` (``AdamW``
+    with weight decay); ``self.t`` counts steps for the learning-rate schedule."""
 
-    def __init__(self, engine, objective, data, missing, lr, params, ema=None):
+    def __init__(self, engine, objective, data, missing, optim, params, ema=None):
         import torch
 
         self.torch, self.engine, self.objective = torch, engine, objective
@@ -240,15 +243,16 @@ class _TorchStepper:
         device = lowered.dtype[1]
         self.u = {k: v.detach().clone().requires_grad_(True)
                   for k, v in lowered.unconstrain(engine.params_in(params)).items()}
-        self.opt = self._optimisers(lr)
+        self.optim, self.t = optim, 0
+        self.opt = self._optimisers(optim)
         self.full = engine.put_data(data)
         self.masks = {k: torch.as_tensor(m, device=device) for k, m in missing.items()}
         self.n, self.device, self.rng = _rows(data, lowered), device, engine.backend.rng(None)
         self.decay, self.count = ema, 0
         self.avg = None if ema is None else {k: v.detach().clone() for k, v in self.u.items()}
 
-    def _optimisers(self, lr):
-        return self.torch.optim.Adam(list(self.u.values()), lr=lr)
+    def _optimisers(self, optim):
+        return optim.torch(list(self.u.values()))
 
     def step(self, idx):
         idx = self.torch.as_tensor(idx, device=self.device)
@@ -257,7 +261,8 @@ class _TorchStepper:
         loss = self.objective.loss(self.lowered, self.lowered.constrain(self.u), batch, masks, self.n, self.rng)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt.step()
+        self.optim.torch_step(self.opt, self.t)
+        self.t += 1
         self._average()
         return loss.detach()
 
@@ -288,6 +293,7 @@ class _TorchStepper:
         if self.avg is not None:
             out.update({f"ema/{k}": v.detach().cpu().numpy() for k, v in self.avg.items()})
             out["ema/$count"] = np.asarray(self.count)
+        out["sched/$t"] = np.asarray(self.t)
         out["rng/torch"] = self.torch.get_rng_state().numpy()
         if self.device.type == "cuda":
             out["rng/cuda"] = self.torch.cuda.get_rng_state(self.device).numpy()
@@ -302,6 +308,7 @@ class _TorchStepper:
                 for k, v in self.avg.items():
                     v.copy_(torch.as_tensor(arrays[f"ema/{k}"]))
                 self.count = int(arrays["ema/$count"])
+        self.t = int(arrays.get("sched/$t", 0))
         state = self.opt.state_dict()
         moments = {}
         for name, value in arrays.items():
@@ -322,20 +329,20 @@ class _TorchGameStepper(_TorchStepper):
     it returns the discriminator's loss, and the generator's losses are read
     once per epoch by :meth:`read_generator`."""
 
-    def __init__(self, engine, objective, data, missing, lr, params, ema=None):
-        super().__init__(engine, objective, data, missing, lr, params, ema)
+    def __init__(self, engine, objective, data, missing, optim, params, ema=None):
+        super().__init__(engine, objective, data, missing, optim, params, ema)
         self.steps, self.g_losses = 0, []
 
-    def _optimisers(self, lr):
+    def _optimisers(self, optim):
         """The discriminator's Adam (``self.opt``, so the base class checkpoints
         it) and the generator's (``self.opt_g``)."""
-        torch, objective = self.torch, self.objective
+        objective = self.objective
         names = self.lowered.discriminator_params
         self.d_names = [k for k in self.u if k in names]
         self.g_names = [k for k in self.u if k not in names]
-        lr_d = objective.lr_d if objective.lr_d is not None else lr
-        self.opt_g = torch.optim.Adam([self.u[k] for k in self.g_names], lr=lr, betas=objective.betas)
-        return torch.optim.Adam([self.u[k] for k in self.d_names], lr=lr_d, betas=objective.betas)
+        self.optim, self.optim_g = optim.players(objective.lr_d, objective.betas, objective.n_critic)
+        self.opt_g = self.optim_g.torch([self.u[k] for k in self.g_names])
+        return self.optim.torch([self.u[k] for k in self.d_names])
 
     def step(self, idx):
         torch, lowered, objective = self.torch, self.lowered, self.objective
@@ -345,7 +352,7 @@ class _TorchGameStepper(_TorchStepper):
         loss = objective.discriminator_loss(lowered, lowered.constrain(self.u), batch, self.rng)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt.step()
+        self.optim.torch_step(self.opt, self.steps)
         if objective.clips:
             with torch.no_grad():
                 for p in d_params:
@@ -358,7 +365,7 @@ class _TorchGameStepper(_TorchStepper):
                 g_loss = objective.generator_loss(lowered, lowered.constrain(self.u), batch, self.rng)
                 self.opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
-                self.opt_g.step()
+                self.optim_g.torch_step(self.opt_g, self.steps // objective.n_critic - 1)
             finally:
                 for p in d_params:
                     p.requires_grad_(True)
@@ -470,14 +477,14 @@ class JaxEngine(Engine):
 
     def stepper(self, objective, data, missing, lr, seed, params, ema=None):
         if getattr(objective, "game", False):
-            return _JaxGameStepper(self, objective, data, missing, lr, seed, params, ema)
-        return _JaxStepper(self, objective, data, missing, lr, seed, params, ema)
+            return _JaxGameStepper(self, objective, data, missing, Adam.of(lr), seed, params, ema)
+        return _JaxStepper(self, objective, data, missing, Adam.of(lr), seed, params, ema)
 
 
 class _JaxStepper:
     """One ``jax.jit``-compiled step (gather, loss, gradient, optax Adam)."""
 
-    def __init__(self, engine, objective, data, missing, lr, seed, params, ema=None):
+    def __init__(self, engine, objective, data, missing, optim, seed, params, ema=None):
         import jax
         import jax.numpy as jnp
         import optax
@@ -486,7 +493,7 @@ class _JaxStepper:
         lowered, backend = engine.lowered, engine.backend
         self.lowered = lowered
         self.u = lowered.unconstrain(engine.params_in(params))
-        opt = optax.adam(lr)
+        opt = optim.optax()
         self.opt_state = opt.init(self.u)
         full = engine.put_data(data)
         masks = {k: jnp.asarray(m) for k, m in missing.items()}
@@ -556,7 +563,7 @@ class _JaxGameStepper:
     moving average), each with its own optax Adam; a Python counter picks
     which runs, so no step reads anything back from the device."""
 
-    def __init__(self, engine, objective, data, missing, lr, seed, params, ema=None):
+    def __init__(self, engine, objective, data, missing, optim, seed, params, ema=None):
         import jax
         import jax.numpy as jnp
         import optax
@@ -568,9 +575,8 @@ class _JaxGameStepper:
         names = lowered.discriminator_params
         self.ud = {k: v for k, v in u.items() if k in names}
         self.ug = {k: v for k, v in u.items() if k not in names}
-        lr_d = objective.lr_d if objective.lr_d is not None else lr
-        opt_d = optax.adam(lr_d, b1=objective.betas[0], b2=objective.betas[1])
-        opt_g = optax.adam(lr, b1=objective.betas[0], b2=objective.betas[1])
+        optim_d, optim_g = optim.players(objective.lr_d, objective.betas, objective.n_critic)
+        opt_d, opt_g = optim_d.optax(), optim_g.optax()
         self.state_d, self.state_g = opt_d.init(self.ud), opt_g.init(self.ug)
         full = engine.put_data(data)
 

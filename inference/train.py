@@ -9,7 +9,8 @@ import numpy as np
 from gendsl.errors import DataError, TrainingError
 
 from . import objectives
-from .engines import _Stop, make_engine
+from .engines import _rows, _Stop, make_engine
+from .optim import Adam
 from .fitted import Fitted, _plain
 
 __all__ = ["fit", "as_data"]
@@ -48,7 +49,8 @@ def as_data(model, data, allow_partial: bool = False) -> dict:
 def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, batch_size: int = 128,
         lr: float = 1e-3, seed: int = 0, device=None, progress=None, dtype: str = "float32",
         init: dict | None = None, callback=None, checkpoint=None, checkpoint_every: int = 1,
-        resume: bool = False, ema: float | None = None, **options) -> Fitted:
+        resume: bool = False, ema: float | None = None, lr_schedule: str = "constant", warmup: int = 0,
+        weight_decay: float = 0.0, clip_norm: float | None = None, **options) -> Fitted:
     """Trains ``model`` on ``data``.
 
     Args:
@@ -59,7 +61,7 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
         backend: ``"pyro"`` or ``"numpyro"``.
         epochs: passes over the data.
         batch_size: rows per Adam step.
-        lr: Adam's learning rate.
+        lr: Adam's (peak) learning rate.
         seed: seeds initialisation, batch order and sampling.
         device: ``"cpu"``/``"cuda"`` for Pyro; JAX's default device otherwise.
         progress: show a progress bar (default: when attached to a terminal).
@@ -75,6 +77,12 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
             decay (e.g. 0.999; warmed up as ``min(ema, (1 + n) / (10 + n))`` at
             step ``n``) and return it instead of the last iterate, as diffusion
             models and GANs are usually sampled. ``None`` (default): no average.
+        lr_schedule: ``"constant"`` (default), ``"cosine"`` or ``"linear"``
+            decay from ``lr`` to 0 over the whole run (``epochs`` x batches).
+        warmup: steps of linear learning-rate warm-up from 0 to ``lr``.
+        weight_decay: decoupled weight decay (AdamW) on the unconstrained
+            parameters, e.g. ``1e-4``; 0 (default) is plain Adam.
+        clip_norm: clip the gradient to this global L2 norm (``None``: no clipping).
         **options: the objective's options (``k=5``, ``beta=4.0``, ...).
 
     Returns:
@@ -92,14 +100,17 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
     obj.check(model, data)
     engine = make_engine(model, backend, dtype, device)
     missing = engine.lowered.check_data(data)
+    steps = epochs * -(-_rows(data, engine.lowered) // max(batch_size, 1))
+    optim = Adam(lr, schedule=lr_schedule, total_steps=steps, warmup=int(warmup), weight_decay=float(weight_decay),
+                 clip_norm=None if clip_norm is None else float(clip_norm))
     start = init if init is not None else model.init_params(seed)
     run = json.loads(json.dumps({
         "model": model.name, "hyper": model.hyper, "objective": obj.name, "objective_options": obj.options(),
         "backend": backend, "dtype": dtype, "seed": seed, "batch_size": batch_size, "lr": lr,
-        "ema": None if ema is None else float(ema),
+        "ema": None if ema is None else float(ema), **optim.options(),
     }, default=_plain))
     try:
-        params, history = engine.train(obj, data, missing, epochs, batch_size, lr, seed, start, progress, callback,
+        params, history = engine.train(obj, data, missing, epochs, batch_size, optim, seed, start, progress, callback,
                                        checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
                                        run=run, ema=None if ema is None else float(ema))
     except _Stop as stop:
