@@ -34,13 +34,13 @@ PUBLISHED = {"fvsbn": 97.45, "nade": 88.33, "made": 88.04}
 TARGET = {"fvsbn": 100.0, "nade": 91.0, "made": 91.0}
 
 
-def build(name, hidden, num_masks, direct=False):
+def build(name, hidden, num_masks, direct=False, ordering=None):
     if name == "fvsbn":
         return zoo.fvsbn(x_dim=784)
     if name == "nade":
         return zoo.nade(x_dim=784, hidden=hidden)
     return zoo.made(x_dim=784, hidden=(hidden,), num_masks=num_masks,
-                    ordering="natural" if num_masks == 1 else "random", direct=direct)
+                    ordering=ordering or ("natural" if num_masks == 1 else "random"), direct=direct)
 
 
 def main():
@@ -49,6 +49,9 @@ def main():
     parser.add_argument("--model", required=True, choices=sorted(PUBLISHED))
     parser.add_argument("--hidden", type=int, default=500)
     parser.add_argument("--num-masks", type=int, default=1)
+    parser.add_argument("--ordering", default=None, choices=["natural", "random"],
+                        help="MADE orderings (default: natural for one mask, random for several); with "
+                             "'natural' and several masks only the hidden connectivity differs")
     parser.add_argument("--direct", action="store_true", help="MADE with direct input-output connections")
     parser.add_argument("--epochs", type=int, default=30, help="epochs per validation round")
     parser.add_argument("--rounds", type=int, default=1, help="validation rounds (epochs each)")
@@ -67,7 +70,7 @@ def main():
     train = binarized_mnist(args.data, "train")[: args.train_rows]
     valid = binarized_mnist(args.data, "valid")
     test = binarized_mnist(args.data, "test")
-    model = build(args.model, args.hidden, args.num_masks, args.direct)
+    model = build(args.model, args.hidden, args.num_masks, args.direct, args.ordering)
     checkpoint = os.path.join(args.out, "checkpoint.ckpt")
     best_path = os.path.join(args.out, "fit.npz")
     start = time.perf_counter()
@@ -95,7 +98,7 @@ def main():
     sample_s = time.perf_counter() - start
     plots.sample_grid(samples, os.path.join(args.out, "samples.png"), title=f"{args.model} samples, binarised MNIST")
     result = {
-        "model": args.model, "hidden": args.hidden, "num_masks": args.num_masks, "direct": args.direct,
+        "model": args.model, "hidden": args.hidden, "num_masks": args.num_masks, "ordering": args.ordering, "direct": args.direct,
         "backend": args.backend, "lr": args.lr, "init": args.init,
         "device": args.device or "default", "epochs": len(fit.history["epoch_loss"]),
         "best_epochs": min(history, key=lambda h: h["valid_nll"])["epochs"],

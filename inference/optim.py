@@ -127,17 +127,16 @@ class Adam:
         import jax.numpy as jnp
         import optax
 
-        lr = self.lr
-        if self.scheduled:
-            warmup, span, kind = self.warmup, max(self.total_steps - self.warmup, 1), self.schedule
+        warmup, span, kind = self.warmup, max(self.total_steps - self.warmup, 1), self.schedule
 
-            def lr(count):
-                after = jnp.clip((count - warmup) / span, 0.0, 1.0)
-                decay = {"constant": jnp.ones_like(after), "cosine": 0.5 * (1.0 + jnp.cos(jnp.pi * after)),
-                         "linear": 1.0 - after}[kind]
-                ramp = (count + 1.0) / warmup if warmup else 1.0
-                return self.lr * jnp.where(count < warmup, ramp, decay)
+        def scheduled(count):  # optax passes the number of steps taken so far
+            after = jnp.clip((count - warmup) / span, 0.0, 1.0)
+            decay = {"constant": jnp.ones_like(after), "cosine": 0.5 * (1.0 + jnp.cos(jnp.pi * after)),
+                     "linear": 1.0 - after}[kind]
+            ramp = (count + 1.0) / warmup if warmup else 1.0
+            return self.lr * jnp.where(count < warmup, ramp, decay)
 
+        lr = scheduled if self.scheduled else self.lr
         b1, b2 = self.betas
         adam = (optax.adamw(lr, b1=b1, b2=b2, weight_decay=self.weight_decay) if self.weight_decay
                 else optax.adam(lr, b1=b1, b2=b2))
