@@ -11,8 +11,10 @@ are kept (early stopping on the 10,000 validation images, as the papers do).
 The test NLL is `-mean(fit.log_prob(x_test))` over all 10,000 test images:
 exact, no sampling. Writes the fit, its loss curve and a sample grid to
 `--out`, and prints one Markdown row for bench/RESULTS.md. `--init` starts
-from a saved fit's parameters (a second phase at a lower learning rate). Checkpoints every
-epoch to `--out/checkpoint.ckpt`; a rerun resumes.
+from a saved fit's parameters (a second phase at a lower learning rate);
+`--lr-schedule`, `--weight-decay` and `--ema` pass fit's optimiser options.
+Validation runs every `--epochs` epochs for `--rounds` rounds, in one run.
+Checkpoints every epoch to `--out/checkpoint.ckpt`; a rerun resumes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import gendsl as gd
 import gendsl.models as zoo
 from gendsl import plots
 from gendsl.data import binarized_mnist
+from gendsl.inference import Fitted
 
 PUBLISHED = {"fvsbn": 97.45, "nade": 88.33, "made": 88.04}
 TARGET = {"fvsbn": 100.0, "nade": 91.0, "made": 91.0}
@@ -56,6 +59,11 @@ def main():
     parser.add_argument("--epochs", type=int, default=30, help="epochs per validation round")
     parser.add_argument("--rounds", type=int, default=1, help="validation rounds (epochs each)")
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"],
+                        help="decay over the whole run (epochs x rounds)")
+    parser.add_argument("--warmup", type=int, default=0, help="learning-rate warm-up steps")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="decoupled (AdamW) weight decay")
+    parser.add_argument("--ema", type=float, default=None, help="validate and test a moving average of the weights")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--backend", default="pyro", choices=["pyro", "numpyro"])
     parser.add_argument("--device", default=None)
@@ -74,19 +82,32 @@ def main():
     checkpoint = os.path.join(args.out, "checkpoint.ckpt")
     best_path = os.path.join(args.out, "fit.npz")
     start = time.perf_counter()
-    best, fit, history = np.inf, None, []
     init = gd.load(args.init).params if args.init else None
-    for r in range(args.rounds):
-        fit = model.fit(train, backend=args.backend, device=args.device, epochs=args.epochs * (r + 1),
-                        batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        checkpoint=checkpoint, resume=True, init=init)
-        valid_nll = -float(np.mean(fit.log_prob(valid)))
-        history.append({"epochs": args.epochs * (r + 1), "valid_nll": round(valid_nll, 3),
+    # validation every --epochs epochs from the training callback, so one run carries the
+    # learning-rate schedule; the record survives a resumed run
+    record = os.path.join(args.out, "validation.json")
+    history = []
+    if os.path.exists(checkpoint) and os.path.exists(record):
+        with open(record) as f:
+            history = json.load(f)
+
+    def validate(epoch, get_params, run_history):
+        if (epoch + 1) % args.epochs:
+            return
+        current = Fitted(model, args.backend, get_params(), dict(run_history), dtype="float32", device=args.device)
+        valid_nll = -float(np.mean(current.log_prob(valid)))
+        history.append({"epochs": epoch + 1, "valid_nll": round(valid_nll, 3),
                         "seconds": round(time.perf_counter() - start, 1)})
         print(json.dumps(history[-1]), flush=True)
-        if valid_nll < best:
-            best = valid_nll
-            fit.save(best_path)
+        if valid_nll <= min(h["valid_nll"] for h in history):
+            current.save(best_path)
+        with open(record, "w") as f:
+            json.dump(history, f)
+
+    fit = model.fit(train, backend=args.backend, device=args.device, epochs=args.epochs * args.rounds,
+                    batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint=checkpoint, resume=True,
+                    init=init, callback=validate, lr_schedule=args.lr_schedule, warmup=args.warmup,
+                    weight_decay=args.weight_decay, ema=args.ema)
     train_s = time.perf_counter() - start
     fit_best = gd.load(best_path)
     start = time.perf_counter()
@@ -99,7 +120,8 @@ def main():
     plots.sample_grid(samples, os.path.join(args.out, "samples.png"), title=f"{args.model} samples, binarised MNIST")
     result = {
         "model": args.model, "hidden": args.hidden, "num_masks": args.num_masks, "ordering": args.ordering, "direct": args.direct,
-        "backend": args.backend, "lr": args.lr, "init": args.init,
+        "backend": args.backend, "lr": args.lr, "lr_schedule": args.lr_schedule, "warmup": args.warmup,
+        "weight_decay": args.weight_decay, "ema": args.ema, "init": args.init,
         "device": args.device or "default", "epochs": len(fit.history["epoch_loss"]),
         "best_epochs": min(history, key=lambda h: h["valid_nll"])["epochs"],
         "validation": history, "test_nll": round(nll, 2), "published": PUBLISHED[args.model],

@@ -64,7 +64,8 @@ def nade_forward(backend, spec: NADE, params: dict, prefix: str):
 
     In ordering position ``i``, ``a_i = c + sum_{j < i} W[:, o_j] x_{o_j}``
     is an exclusive cumulative sum over positions, so the hidden states of
-    every conditional come from one ``cumsum`` of shape ``(..., x_dim, hidden)``.
+    every conditional come from one ``cumsum`` of shape ``(..., x_dim, hidden)``
+    (of the inputs shifted by one position, behind a constant 1 that carries ``c``).
     """
     ops, act = backend.ops, backend.activations[spec.activation]
     d, h, p = spec.x_dim, spec.hidden, spec.params_per_dim
@@ -78,13 +79,17 @@ def nade_forward(backend, spec: NADE, params: dict, prefix: str):
         w_in = ops["getitem"](w_in, slice(None), order)
         w_out = ops["getitem"](w_out, order)
         b_out = ops["getitem"](b_out, order)
-    w_in_t = ops["transpose"](w_in)                      # (d, h)
+    # the sum is exclusive, so position i adds input i-1: shift the inputs right by one and
+    # let a constant 1 in front carry the bias, so one cumsum gives every a_i
+    w_shift = ops["concatenate"](ops["expand_dims"](c, 0), ops["getitem"](ops["transpose"](w_in), slice(None, -1)),
+                                 axis=0)                 # (d, h): rows c, W[:, o_0], ..., W[:, o_{d-2}]
 
     def forward(x, mask=None):
         if not natural:
             x = ops["getitem"](x, Ellipsis, order)
-        contrib = ops["expand_dims"](x, -1) * w_in_t     # (..., d, h)
-        hidden = act(c + ops["cumsum"](contrib, axis=-2) - contrib)
+        x_shift = ops["concatenate"](ops["ones_like"](ops["getitem"](x, Ellipsis, slice(None, 1))),
+                                     ops["getitem"](x, Ellipsis, slice(None, -1)), axis=-1)
+        hidden = act(ops["cumsum"](ops["expand_dims"](x_shift, -1) * w_shift, axis=-2))   # (..., d, h)
         out = ops["einsum"]("...dh,dph->...dp", hidden, w_out) + b_out
         if not natural:
             out = ops["getitem"](out, Ellipsis, inverse, slice(None))
