@@ -167,15 +167,17 @@ def _fit(args) -> int:
     data = load_data(args.data)
     os.makedirs(args.out, exist_ok=True)
     options = _settings(args.opt, "--opt")
+    optimiser = {"lr_schedule": args.lr_schedule, "warmup": args.warmup, "weight_decay": args.weight_decay,
+                 "clip_norm": args.clip_norm, "ema": args.ema}
     config = {"model": args.model, "hyper": hyper, "data": args.data, "objective": args.objective,
               "options": options, "backend": args.backend, "device": args.device, "epochs": args.epochs,
-              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, **optimiser}
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     fit = model.fit(data, objective=args.objective, backend=args.backend, device=args.device,
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                     checkpoint=os.path.join(args.out, "checkpoint.ckpt"), resume=args.resume,
-                    progress=None if not os.environ.get("CI") else False, **options)
+                    progress=None if not os.environ.get("CI") else False, **optimiser, **options)
     fit.save(os.path.join(args.out, "fit.npz"))
     with open(os.path.join(args.out, "history.json"), "w") as f:
         json.dump(fit.history, f)
@@ -306,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--epochs", type=int, default=50)
     fit.add_argument("--batch-size", type=int, default=128)
     fit.add_argument("--lr", type=float, default=1e-3)
+    fit.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"],
+                     help="decay of the learning rate to 0 over the run")
+    fit.add_argument("--warmup", type=int, default=0, help="learning-rate warm-up steps")
+    fit.add_argument("--weight-decay", type=float, default=0.0, help="decoupled (AdamW) weight decay")
+    fit.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")
+    fit.add_argument("--ema", type=float, default=None, help="keep and save a moving average of the weights")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter")
     fit.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="objective option (k=5)")

@@ -93,6 +93,7 @@ def test_fit_eval_latent_model_and_resume(tmp_path):
             "--objective", "iwae", "--opt", "k=3", "--epochs", "2", "--out", str(run)]
     assert cli.main(args) == 0
     first = json.loads((run / "history.json").read_text())["epoch_loss"]
+    assert json.loads((run / "config.json").read_text())["lr_schedule"] == "constant"
     args[args.index("2")] = "3"
     assert cli.main(args + ["--resume"]) == 0
     resumed = json.loads((run / "history.json").read_text())["epoch_loss"]
@@ -112,6 +113,21 @@ def test_fit_eval_gan_reports_two_sample_metrics(tmp_path):
     result = json.loads((run / "eval.json").read_text())
     assert result["method"].startswith("two-sample") and "log_likelihood" not in result
     assert result["mmd2"] > 0 and result["sliced_wasserstein"] > 0 and 0.5 <= result["c2st_accuracy"] <= 1.0
+
+
+def test_fit_with_an_optimiser_recipe(tmp_path):
+    run = tmp_path / "made_run"
+    args = ["fit", "made", "--data", "digits", "--set", "x_dim=64", "--set", "hidden=(32,)", "--epochs", "3",
+            "--lr", "0.01", "--lr-schedule", "cosine", "--warmup", "5", "--weight-decay", "0.01",
+            "--clip-norm", "5", "--ema", "0.9", "--out", str(run)]
+    assert cli.main(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["lr_schedule"], config["warmup"], config["weight_decay"], config["clip_norm"], config["ema"]) \
+        == ("cosine", 5, 0.01, 5.0, 0.9)
+    loss = json.loads((run / "history.json").read_text())["epoch_loss"]
+    assert len(loss) == 3 and loss[-1] < loss[0]
+    with pytest.raises(SystemExit):  # argparse names the choices
+        cli.main(args[:-2] + ["--lr-schedule", "step", "--out", str(run)])
 
 
 def test_fit_user_model_file(tmp_path):
