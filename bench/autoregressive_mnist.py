@@ -95,12 +95,11 @@ def main():
         if (epoch + 1) % args.epochs:
             return
         current = Fitted(model, args.backend, get_params(), dict(run_history), dtype="float32", device=args.device)
-        valid_nll = -float(np.mean(current.log_prob(valid)))
-        history.append({"epochs": epoch + 1, "valid_nll": round(valid_nll, 3),
-                        "seconds": round(time.perf_counter() - start, 1)})
-        print(json.dumps(history[-1]), flush=True)
-        if valid_nll <= min(h["valid_nll"] for h in history):
+        valid_nll = round(-float(np.mean(current.log_prob(valid))), 3)
+        if all(valid_nll <= h["valid_nll"] for h in history):
             current.save(best_path)
+        history.append({"epochs": epoch + 1, "valid_nll": valid_nll, "seconds": round(time.perf_counter() - start, 1)})
+        print(json.dumps(history[-1]), flush=True)
         with open(record, "w") as f:
             json.dump(history, f)
 
