@@ -91,8 +91,8 @@ def test_gan_trains_with_a_schedule_and_clipping(backend):
 
 
 def test_interrupted_scheduled_run_resumes_exactly(backend, tmp_path):
-    model, x = zoo.vae(x_dim=64, z_dim=4, hidden=(32,)), data.digits(kind="binary")[:300]
-    kw = dict(backend=backend, epochs=4, batch_size=64, lr=0.01, seed=3, progress=False, lr_schedule="cosine",
+    model, x = zoo.gmm(x_dim=2, k=3), data.blobs(n=320, seed=1)
+    kw = dict(backend=backend, epochs=4, batch_size=64, lr=0.05, seed=3, progress=False, lr_schedule="cosine",
               warmup=3, weight_decay=1e-3, clip_norm=10.0)
     whole = model.fit(x, **kw)
     ckpt = tmp_path / "run.ckpt"
