@@ -62,13 +62,13 @@ class Engine:
     def params_out(self, params: dict) -> dict:
         return {k: np.asarray(self.backend.to_numpy(v), dtype=np.float64) for k, v in params.items()}
 
-    def stepper(self, objective, data, missing, lr, seed, params, ema=None):
+    def stepper(self, objective, data, missing, optim, seed, params, ema=None):
         """The optimiser state and one compiled/eager training step (keeping an
         exponential moving average of the parameters when ``ema`` is a decay);
-        ``lr`` is a rate or an :class:`~gendsl.inference.optim.Adam`."""
+        ``optim`` is an :class:`~gendsl.inference.optim.Adam` or a constant learning rate."""
         raise NotImplementedError
 
-    def train(self, objective, data, missing, epochs, batch_size, lr, seed, params, progress, callback=None,
+    def train(self, objective, data, missing, epochs, batch_size, optim, seed, params, progress, callback=None,
               checkpoint=None, checkpoint_every=1, resume=False, run=None, ema=None):
         """Minibatch epochs; the loss is read back once per epoch.
 
@@ -85,7 +85,7 @@ class Engine:
         Returns:
             ``(params, history)``; raises ``_Stop`` on a non-finite loss.
         """
-        stepper = self.stepper(objective, data, missing, lr, seed, params, ema)
+        stepper = self.stepper(objective, data, missing, optim, seed, params, ema)
         rng = np.random.default_rng(seed)
         n = _rows(data, self.lowered)
         history = {"epoch_loss": [], "step_loss": []}
@@ -222,13 +222,13 @@ class TorchEngine(Engine):
 
         return torch.no_grad()
 
-    def stepper(self, objective, data, missing, lr, seed, params, ema=None):
+    def stepper(self, objective, data, missing, optim, seed, params, ema=None):
         import torch
 
         torch.manual_seed(seed)
         if getattr(objective, "game", False):
-            return _TorchGameStepper(self, objective, data, missing, Adam.of(lr), params, ema)
-        return _TorchStepper(self, objective, data, missing, Adam.of(lr), params, ema)
+            return _TorchGameStepper(self, objective, data, missing, Adam.of(optim), params, ema)
+        return _TorchStepper(self, objective, data, missing, Adam.of(optim), params, ema)
 
 
 class _TorchStepper:
@@ -334,8 +334,9 @@ class _TorchGameStepper(_TorchStepper):
         self.steps, self.g_losses = 0, []
 
     def _optimisers(self, optim):
-        """The discriminator's Adam (``self.opt``, so the base class checkpoints
-        it) and the generator's (``self.opt_g``)."""
+        """The discriminator's Adam (``self.opt`` with settings ``self.optim``,
+        so the base class checkpoints it) and the generator's (``self.opt_g``,
+        ``self.optim_g``); each player's schedule counts its own steps."""
         objective = self.objective
         names = self.lowered.discriminator_params
         self.d_names = [k for k in self.u if k in names]
@@ -475,10 +476,10 @@ class JaxEngine(Engine):
         dev = self._device()
         return arr if dev is None else jax.device_put(arr, dev)
 
-    def stepper(self, objective, data, missing, lr, seed, params, ema=None):
+    def stepper(self, objective, data, missing, optim, seed, params, ema=None):
         if getattr(objective, "game", False):
-            return _JaxGameStepper(self, objective, data, missing, Adam.of(lr), seed, params, ema)
-        return _JaxStepper(self, objective, data, missing, Adam.of(lr), seed, params, ema)
+            return _JaxGameStepper(self, objective, data, missing, Adam.of(optim), seed, params, ema)
+        return _JaxStepper(self, objective, data, missing, Adam.of(optim), seed, params, ema)
 
 
 class _JaxStepper:

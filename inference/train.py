@@ -10,8 +10,8 @@ from gendsl.errors import DataError, TrainingError
 
 from . import objectives
 from .engines import _rows, _Stop, make_engine
-from .optim import Adam
 from .fitted import Fitted, _plain
+from .optim import Adam
 
 __all__ = ["fit", "as_data"]
 
