@@ -5,8 +5,9 @@
 
 Model: `gendsl.models.vae(x_dim=784, z_dim=50, hidden=(200, 200), activation="tanh")`
 (2 deterministic layers of 200 tanh units, 50 latent units, 1 stochastic layer),
-trained on the 50,000 training images with Adam (lr 1e-3, batch 100; Burda et al.
-used 3,280 epochs with a decaying learning rate, see their appendix). The test
+trained on the 50,000 training images with Adam (lr 1e-3, batch 100, optionally a
+cosine or linear decay over the run; Burda et al. used 3,280 epochs with a learning
+rate decaying stepwise, see their appendix). The test
 NLL is `-mean(fit.log_likelihood(x_test, k=5000))` over the test set, or over a
 seeded random subset of `--test-rows` images. Training checkpoints every epoch
 to `--out/checkpoint.ckpt` and resumes from it when rerun.
@@ -38,6 +39,10 @@ def main():
     parser.add_argument("--k", type=int, default=1, help="iwae samples")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"],
+                        help="learning-rate schedule over all the epochs")
+    parser.add_argument("--warmup", type=int, default=0, help="learning-rate warm-up steps")
+    parser.add_argument("--ema", type=float, default=None, help="evaluate a moving average of the weights")
     parser.add_argument("--backend", default="pyro", choices=["pyro", "numpyro"])
     parser.add_argument("--device", default=None)
     parser.add_argument("--test-rows", type=int, default=10000)
@@ -63,7 +68,8 @@ def main():
         fit = gd.load(os.path.join(args.out, "fit.npz"))
     else:
         fit = model.fit(train, objective=args.objective, backend=args.backend, device=args.device,
-                        epochs=args.epochs, batch_size=100, lr=args.lr, seed=args.seed,
+                        epochs=args.epochs, batch_size=100, lr=args.lr, lr_schedule=args.lr_schedule,
+                        warmup=args.warmup, ema=args.ema, seed=args.seed,
                         checkpoint=checkpoint, resume=True, **options)
         fit.save(os.path.join(args.out, "fit.npz"))
     train_s = time.perf_counter() - start
@@ -76,6 +82,7 @@ def main():
     k = args.k if args.objective == "iwae" else 1
     result = {
         "objective": args.objective, "k": k, "epochs": args.epochs, "backend": args.backend,
+        "lr": args.lr, "lr_schedule": args.lr_schedule, "ema": args.ema,
         "device": args.device or "default", "test_rows": len(test), "eval_k": args.eval_k,
         "test_nll": round(nll, 2), "published": PUBLISHED.get((args.objective, k)),
         "train_s": None if args.eval_only else round(train_s, 1), "eval_s": round(eval_s, 1), "machine": platform.processor() or "cpu",

@@ -107,11 +107,18 @@ class ELBO(Objective):
             guide_f = [_scaled(f, self.beta) for f in guide_f]
         logw, glob = lowered.reduce_particles(model_f, guide_f, model.enum_dims, model.sizes, k)
         ops = lowered.backend.ops
-        return ops["mean"](logw, axis=0), ops["mean"](glob)
+        rows = ops["reshape"](logw, tuple(logw.shape[1:])) if k == 1 else ops["mean"](logw, axis=0)
+        return rows, None if glob is None else ops["mean"](glob)
 
     def loss(self, lowered, params, batch, missing, n_total, rng):
         rows, glob = self.rows(lowered, params, batch, missing, rng, training=True)
-        return -(lowered.backend.ops["mean"](rows) + glob / n_total)
+        return _negative_bound(lowered.backend.ops, rows, glob, n_total)
+
+
+def _negative_bound(ops, rows, glob, n_total):
+    """The minibatch loss ``-(mean(rows) + glob / n_total)``: global terms
+    count once per pass over the data; ``glob`` is ``None`` where there are none."""
+    return -ops["mean"](rows) if glob is None else -(ops["mean"](rows) + glob / n_total)
 
 
 def _scaled(factor, beta):
@@ -174,9 +181,9 @@ class IWAE(Objective):
 
     def rows(self, lowered, params, batch, missing, rng):
         ops = lowered.backend.ops
-        logw, glob = lowered.log_weights(params, batch, self.k, rng, missing)  # glob: zeros (checked)
-        return ops["logsumexp"](logw, axis=0) - math.log(self.k), ops["mean"](glob)
+        logw, glob = lowered.log_weights(params, batch, self.k, rng, missing)
+        return ops["logsumexp"](logw, axis=0) - math.log(self.k), None if glob is None else ops["mean"](glob)
 
     def loss(self, lowered, params, batch, missing, n_total, rng):
         rows, glob = self.rows(lowered, params, batch, missing, rng)
-        return -(lowered.backend.ops["mean"](rows) + glob / n_total)
+        return _negative_bound(lowered.backend.ops, rows, glob, n_total)

@@ -70,10 +70,10 @@ def eliminate(backend, factors, enum_vars: dict, plates: dict, sizes: dict, targ
     global_logp = 0.0
     for name, lp, site_plates in factors:
         s = frozenset(site_plates)
-        lp = _pad(ops, lp, rank)
-        if tgt <= s:
+        if tgt <= s:  # padded once summed (broadcasting aligns the plate axes on the right)
             pending.setdefault(s, []).append(lp)
         else:
+            lp = _pad(ops, lp, rank)
             for p in s:
                 lp = _plate_sum(ops, lp, plates[p].dim, sizes[p])
             global_logp = global_logp + ops["sum"](lp)
@@ -87,7 +87,7 @@ def eliminate(backend, factors, enum_vars: dict, plates: dict, sizes: dict, targ
     for s in sorted(pending, key=len, reverse=True):
         if s == tgt:
             continue
-        f = _add(pending.pop(s))
+        f = _pad(ops, _add(pending.pop(s)), rank)
         f = _sum_out(ops, f, by_set.get(s, ()), enum_vars, keep)
         parents = [p for p in list(pending) + [tgt] if p < s]
         parent = max(parents, key=len)
@@ -96,7 +96,7 @@ def eliminate(backend, factors, enum_vars: dict, plates: dict, sizes: dict, targ
         pending.setdefault(parent, []).append(f)
     if tgt not in pending:
         return None, global_logp
-    f = _add(pending[tgt])
+    f = _pad(ops, _add(pending[tgt]), rank)
     local = [v for v, (_, ps) in enum_vars.items() if frozenset(ps) == tgt]
     return _sum_out(ops, f, local, enum_vars, keep), global_logp
 

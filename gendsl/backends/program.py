@@ -208,7 +208,8 @@ class Lowered:
         Returns:
             ``(rows, glob)``: the terms inside the row plate, shape ``(k, N)``,
             and those outside it (global latents), shape ``(k,)`` — per
-            particle, never summed over particles.
+            particle, never summed over particles — or ``None`` where no term
+            lies outside the row plate.
         """
         mpn = self.max_plate_nesting
         particle = ir.Plate("__particles__", k, -(mpn + 1))
@@ -224,8 +225,9 @@ class Lowered:
         target = (self.row, particle.name) if self.row else (particle.name,)
         rows, _ = eliminate(self.backend, in_rows, enum_vars, plates, sizes, target, rank)
         rows = self._on_axes(rows, rank, [particle] + ([plates[self.row]] if self.row else []), (k, n))
-        glob, _ = eliminate(self.backend, outside, enum_vars, plates, sizes, (particle.name,), rank) \
-            if outside else (None, 0.0)
+        if not outside:
+            return rows, None
+        glob, _ = eliminate(self.backend, outside, enum_vars, plates, sizes, (particle.name,), rank)
         return rows, self._on_axes(glob, rank, [particle], (k,))
 
     def _on_axes(self, tensor, rank, axes_plates, shape):
@@ -234,8 +236,11 @@ class Lowered:
         if tensor is None:
             return self.backend.broadcast_to(self.backend.asarray(0.0, like=self.dtype), shape)
         keep = [rank + p.dim for p in axes_plates]
-        tensor = ops["transpose"](tensor, tuple([a for a in range(rank) if a not in keep] + keep))
-        tensor = ops["reshape"](tensor, tuple(tensor.shape[rank - len(keep):]))
+        order = [a for a in range(rank) if a not in keep] + keep
+        if order != sorted(order):
+            tensor = ops["transpose"](tensor, tuple(order))
+        if len(keep) < rank:
+            tensor = ops["reshape"](tensor, tuple(tensor.shape[rank - len(keep):]))
         return tensor if tuple(tensor.shape) == shape else self.backend.broadcast_to(tensor, shape)
 
     def log_weights(self, params, data, k: int, rng, missing=None):

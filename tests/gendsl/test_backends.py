@@ -182,3 +182,24 @@ def test_lowered_sample_shapes_and_determinism(name):
     assert set(np.unique(s1["z"])) <= set(range(4))
     np.testing.assert_array_equal(s1["x"], s2["x"])
     assert isinstance(Lowered(model, b).enumerable, frozenset)
+
+
+@pytest.mark.parametrize("name", ["pyro", "numpyro"])
+def test_backend_kl_of_normals_equals_the_library_kl(name):
+    """The Pyro backend computes KL(Normal || Normal) itself (a VAE's hot path); it
+    must equal torch's kl_divergence, plain and reinterpreted, prior broadcast."""
+    b = get_backend(name)
+    rng = np.random.default_rng(0)
+    loc, scale = rng.normal(size=(5, 3)), rng.uniform(0.2, 2.0, size=(5, 3))
+    ploc, pscale = rng.normal(size=3), rng.uniform(0.2, 2.0, size=3)
+    normal = b.dists["Normal"]
+    asarray = lambda x: b.asarray(x, like=b.float_dtype("float64"))
+    q, p = normal(loc=asarray(loc), scale=asarray(scale)), normal(loc=asarray(ploc), scale=asarray(pscale))
+    expected = np.log(pscale / scale) + (scale**2 + (loc - ploc) ** 2) / (2 * pscale**2) - 0.5
+    np.testing.assert_allclose(b.to_numpy(b.kl(q, p)), expected, rtol=1e-10)
+    wide = b.wrap(p, "expand", (5, 3))
+    q1, p1 = b.wrap(q, "to_event", 1), b.wrap(wide, "to_event", 1)
+    np.testing.assert_allclose(b.to_numpy(b.kl(q1, p1)), expected.sum(-1), rtol=1e-10)
+    if name == "pyro":  # and the library's own answer
+        np.testing.assert_allclose(b.to_numpy(b.kl(q1, p1)),
+                                   torch.distributions.kl_divergence(q1, p1).numpy(), rtol=1e-12)
