@@ -10,6 +10,7 @@ step, so no step waits on the host.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -134,7 +135,7 @@ class Engine:
         n = _rows(data, lowered)
         rows = np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False)) if n > max_rows else slice(None)
         part = self.put_data({k: v[rows] for k, v in data.items()})
-        with self._no_grad():
+        with self._no_grad(), self._private_rng():
             stats = lowered.population_statistics(self.params_in(params), part, self.backend.rng(seed))
         out = dict(params)
         for name, (mean, var) in stats.items():
@@ -143,8 +144,10 @@ class Engine:
         return out
 
     def _no_grad(self):
-        import contextlib
+        return contextlib.nullcontext()
 
+    def _private_rng(self):
+        """A context in which seeding the backend leaves the caller's random state alone."""
         return contextlib.nullcontext()
 
     # -- queries (the JAX engine compiles them) ---------------------------------------------------
@@ -155,13 +158,16 @@ class Engine:
         return self.lowered.expected_value(params, data, missing, site)
 
     def sample(self, params, n, seed, options=None):
-        return self.lowered.sample(params, n, self.backend.rng(seed), options=options)
+        with self._private_rng():
+            return self.lowered.sample(params, n, self.backend.rng(seed), options=options)
 
     def log_weights(self, params, data, missing, k, seed):
-        return self.lowered.log_weights(params, data, k, self.backend.rng(seed), missing)[0]
+        with self._private_rng():
+            return self.lowered.log_weights(params, data, k, self.backend.rng(seed), missing)[0]
 
     def elbo_rows(self, objective, params, data, missing, seed):
-        return objective.rows(self.lowered, params, data, missing, self.backend.rng(seed))[0]
+        with self._private_rng():
+            return objective.rows(self.lowered, params, data, missing, self.backend.rng(seed))[0]
 
     def encode(self, params, data):
         return self.lowered.encode(params, data)
@@ -209,13 +215,14 @@ class TorchEngine(Engine):
             raise GendslError("device='cuda' was asked for, but PyTorch sees no CUDA device here; use device='cpu'")
         return (self.backend.float_dtype(self.dtype), device)
 
-    def sample(self, params, n, seed, options=None):
+    def _private_rng(self):
+        """Seeded queries (sampling, importance weights, population statistics)
+        reseed PyTorch's global generator: fork it, so the caller's stream (a
+        training run's, say) goes on as if they had not run."""
         import torch
 
-        # a private generator state: sampling with a seed leaves the caller's RNG alone
-        with torch.random.fork_rng(devices=[self.lowered.dtype[1]] if self.lowered.dtype[1].type == "cuda" else []):
-            torch.manual_seed(seed)
-            return self.lowered.sample(params, n, self.backend.rng(None), options=options)
+        device = self.lowered.dtype[1]
+        return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
     def _no_grad(self):
         import torch

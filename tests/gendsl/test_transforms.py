@@ -311,3 +311,21 @@ def test_zoo_flows_take_batch_norm_after_every_layer():
     fit = model.fit(x, epochs=2, progress=False)
     np.testing.assert_allclose(np.exp(fit.params["layer1_bn.log_var"]), x.var(0), rtol=1e-5)
     assert [n.name for n in zoo.realnvp(x_dim=2, layers=2).ir.nets] == ["coupling0", "coupling1"]
+
+
+def test_population_statistics_in_a_training_callback_leave_the_run_alone():
+    """A callback that reads the parameters (population statistics measured with a
+    seeded pass) must not reseed the generator the training steps draw from."""
+    import torch
+
+    x = np.random.default_rng(1).normal(size=(300, 2))
+    moved = []
+
+    def callback(epoch, params, history):
+        torch.rand(1)  # the stream moves on (as a training step's draws would move it)
+        before = torch.get_rng_state()
+        assert np.all(np.isfinite(params()["bn2.mean"]))
+        moved.append(not torch.equal(before, torch.get_rng_state()))
+
+    normalised().fit(x, backend="pyro", epochs=2, batch_size=100, progress=False, callback=callback)
+    assert moved == [False, False]

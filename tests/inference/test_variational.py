@@ -164,3 +164,20 @@ def test_log_prob_on_a_latent_model_points_to_log_likelihood():
     model = zoo.vae(x_dim=4, z_dim=2, hidden=4)
     with pytest.raises(gd.ObjectiveError, match="log_likelihood"):
         Fitted(model, "pyro", model.init_params()).log_prob(np.zeros((3, 4)))
+
+
+def test_seeded_queries_leave_the_global_torch_generator_alone(untrained_fa):
+    """elbo, log_likelihood and sample take a seed; on the Pyro backend they must
+    not reseed PyTorch's global generator, which a training run (or the user) draws from."""
+    import torch
+
+    model, params, x = untrained_fa
+    fit = Fitted(model, "pyro", params, dtype="float64")
+    torch.manual_seed(123)
+    expected = torch.rand(5)
+    torch.manual_seed(123)
+    first = fit.log_likelihood(x[:10], k=20, seed=0)
+    fit.elbo(x[:10], seed=1)
+    fit.sample(3, seed=2)
+    np.testing.assert_array_equal(torch.rand(5).numpy(), expected.numpy())
+    np.testing.assert_array_equal(fit.log_likelihood(x[:10], k=20, seed=0), first)  # and stay seeded
