@@ -82,6 +82,9 @@ class Objective:
         """The options this instance was built with (saved with a fit)."""
         return {}
 
+    def __repr__(self) -> str:
+        return f"{self.name or type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.options().items())})"
+
     def check(self, model, data_sites) -> None:
         """Raises :class:`gendsl.ObjectiveError` when this objective cannot train ``model``."""
         program, given = model.ir, set(data_sites)

@@ -243,6 +243,16 @@ class Lowered:
             tensor = ops["reshape"](tensor, tuple(tensor.shape[rank - len(keep):]))
         return tensor if tuple(tensor.shape) == shape else self.backend.broadcast_to(tensor, shape)
 
+    def score_guide(self, params, data, values: dict, k: int) -> ScoreHandler:
+        """``log q`` of given guide ``values`` (particles drawn earlier), the guide
+        run with ``params`` as given (stopped ones, for DReG)."""
+        inputs = {name: data[name] for name in self.model.guide_ir.inputs}
+        handler = ScoreHandler(self.backend, inputs, values, -(self.max_plate_nesting + 1 + int(k > 1)),
+                               enumerate=False)
+        ctx = self.context(params, data, handler)
+        run(self.guide_steps, ctx)
+        return handler
+
     def log_weights(self, params, data, k: int, rng, missing=None):
         """Importance log-weights ``log p(x, z_i) - log q(z_i | x)``, shape ``(k, N)``."""
         model, guide = self.particle_terms(params, data, k, rng, missing)
