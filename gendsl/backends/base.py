@@ -19,6 +19,9 @@ class Backend:
     name: str = ""
     ops: dict[str, Callable] = {}
     dists: dict[str, Callable] = {}
+    #: runs op by op (PyTorch), so work done per run is paid per step; a
+    #: compiling backend (JAX under ``jit``) pays it once per compilation
+    eager: bool = False
 
     # -- arrays -------------------------------------------------------------------
     def asarray(self, x, dtype: str = "real", like=None) -> Any:

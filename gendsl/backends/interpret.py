@@ -120,7 +120,35 @@ def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False) -> Calla
             d = backend.wrap(d, kind, get(ctx))
         return d
 
-    return build
+    if not (backend.eager and _constant(spec)):
+        return build
+    # A distribution of constants only (a standard-normal prior, say) is the same object every run of
+    # an eager backend with the same dtype and plate sizes: built once, not once per training step.
+    cache: dict = {}
+    shapes = [get for kind, get in wrappers if kind == "expand"]
+
+    def cached(ctx: Context):
+        key = (ctx.dtype, *(get(ctx) for get in shapes))
+        d = cache.get(key)
+        if d is None:
+            if len(cache) >= 32:  # many batch sizes (queries in chunks): keep the newest
+                cache.clear()
+            d = cache[key] = build(ctx)
+        return d
+
+    return cached
+
+
+def _constant(arg) -> bool:
+    """Whether a distribution argument (or a whole spec) is made of constants only:
+    no node values, no parameters, no networks or transforms that read them."""
+    if isinstance(arg, ir.DistSpec):
+        return (arg.family not in RUN_AWARE and arg.family not in QUERY_AWARE
+                and all(_constant(v) for v in arg.args.values())
+                and all(kind != "mask" or _constant(a) for kind, a in arg.wrappers))
+    if isinstance(arg, (tuple, list)):
+        return all(_constant(a) for a in arg)
+    return isinstance(arg, (ir.Const, bool, int, float, str, np.ndarray, np.generic)) or arg is None
 
 
 def _lower_input(node: ir.Input, backend):

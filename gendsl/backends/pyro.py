@@ -571,6 +571,7 @@ class PyroBackend(Backend):
     """
 
     name = "pyro"
+    eager = True
     ops = OPS
     activations = _ACTIVATIONS
 

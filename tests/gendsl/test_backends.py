@@ -203,3 +203,35 @@ def test_backend_kl_of_normals_equals_the_library_kl(name):
     if name == "pyro":  # and the library's own answer
         np.testing.assert_allclose(b.to_numpy(b.kl(q1, p1)),
                                    torch.distributions.kl_divergence(q1, p1).numpy(), rtol=1e-12)
+
+
+def test_constant_distributions_are_built_once_on_an_eager_backend():
+    """A prior of constants is built once per dtype and plate sizes under Pyro
+    (not once per training step); anything reading a parameter is rebuilt."""
+    import gendsl as gd
+    from gendsl.backends.interpret import lower_dist
+
+    @gd.model
+    def prior_and_likelihood(x_dim=3):
+        mu = gd.param("mu", (x_dim,))
+        with gd.plate("data"):
+            z = gd.sample("z", dist.Normal(0.0, 1.0).expand([x_dim]).to_event(1))
+            gd.observe("x", dist.Normal(z + mu, 1.0).to_event(1))
+
+    model = prior_and_likelihood()
+    b = get_backend("pyro")
+    lowered = Lowered(model, b, (torch.float64, torch.device("cpu")))
+    prior = lower_dist(model.ir["z"].dist, b)
+    data = {"x": torch.zeros(4, 3)}
+    params = {"mu": torch.ones(3, dtype=torch.float64)}
+    ctx = lambda: lowered.context(params, data, None)
+    assert prior(ctx()) is prior(ctx())
+    assert prior(ctx()).event_shape == (3,)
+    other = lowered.context(params, data, None, dtype=(torch.float32, torch.device("cpu")))
+    assert prior(other) is not prior(ctx()) and prior(other).mean.dtype == torch.float32
+    # through a run: the likelihood reads mu, so a new mu gives a new distribution
+    h1 = lowered.score(params, data, latents={"z": torch.zeros(4, 3, dtype=torch.float64)})
+    h2 = lowered.score({"mu": 2 * params["mu"]}, data, latents={"z": torch.zeros(4, 3, dtype=torch.float64)})
+    assert h1.dists["z"] is h2.dists["z"]
+    assert torch.equal(h2.dists["x"].mean, 2 * h1.dists["x"].mean)
+    assert not get_backend("numpyro").eager  # under jit the work is paid once per compilation anyway
