@@ -213,18 +213,18 @@ class IWAE(Objective):
 
     def loss(self, lowered, params, batch, missing, n_total, rng):
         if self.dreg:
-            return self._dreg_loss(lowered, params, batch, missing, rng)
+            return self._dreg_loss(lowered, params, batch, missing, n_total, rng)
         rows, glob = self.rows(lowered, params, batch, missing, rng)
         return _negative_bound(lowered.backend.ops, rows, glob, n_total)
 
-    def _dreg_loss(self, lowered, params, batch, missing, rng):
+    def _dreg_loss(self, lowered, params, batch, missing, n_total, rng):
         """The negative bound as a value, with the DReG gradient.
 
         Pass 1 weighs the particles: ``log w = log p(x, z) - log q_stop(z)``,
         ``w~ = softmax(log w)`` (held fixed). Pass 2 scores ``z~``, equal to
         ``z`` but with its gradient scaled by ``w~``; the surrogate
         ``sum_i w~_i log w_i(z~_i)`` then gives the model ``sum_i w~_i grad log p``
-        and the guide ``sum_i w~_i^2 dlog w_i/dz dz/dphi`` (Tucker et al., eq. 7).
+        and the guide ``sum_i w~_i^2 dlog w_i/dz dz/dphi`` (Tucker et al.).
         """
         backend, ops, k = lowered.backend, lowered.backend.ops, self.k
         stop = backend.stop_gradient
@@ -234,15 +234,18 @@ class IWAE(Objective):
         def log_weights(values):
             model = lowered.score(params, batch, latents=values, missing=missing, particles=k > 1)
             q = lowered.score_guide(fixed, batch, values, k)
-            logw, _ = lowered.reduce_particles(model.factors, q.factors, model.enum_dims, model.sizes, k)
-            return logw  # (k, N)
+            # (k, N) in the rows, and the terms outside them (k,) or None
+            return lowered.reduce_particles(model.factors, q.factors, model.enum_dims, model.sizes, k)
 
-        logw = log_weights(guide.values)
+        logw, glob = log_weights(guide.values)
         weights = stop(ops["softmax"](logw, axis=0))
-        bound = ops["logsumexp"](logw, axis=0) - math.log(k)
+        bound = _negative_bound(ops, ops["logsumexp"](logw, axis=0) - math.log(k),
+                                None if glob is None else ops["mean"](glob), n_total)
         scaled = {}
         for name, z in guide.values.items():
             w = ops["reshape"](weights, _weight_shape(lowered, name, weights.shape))
             scaled[name] = stop(z) + w * (z - stop(z))
-        surrogate = ops["mean"](ops["sum"](weights * log_weights(scaled), axis=0))
-        return -(stop(ops["mean"](bound)) + surrogate - stop(surrogate))
+        logw, glob = log_weights(scaled)
+        surrogate = _negative_bound(ops, ops["sum"](weights * logw, axis=0),
+                                    None if glob is None else ops["mean"](glob), n_total)
+        return stop(bound) + surrogate - stop(surrogate)
