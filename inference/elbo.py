@@ -232,7 +232,7 @@ class IWAE(Objective):
         fixed = {name: stop(v) for name, v in params.items()}
 
         def log_weights(values):
-            model = lowered.score(params, batch, latents=values, missing=missing, particles=k > 1)
+            model = lowered.score(params, batch, latents=values, missing=missing, particles=True)
             q = lowered.score_guide(fixed, batch, values, k)
             # (k, N) in the rows, and the terms outside them (k,) or None
             return lowered.reduce_particles(model.factors, q.factors, model.enum_dims, model.sizes, k)
