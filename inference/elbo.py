@@ -237,10 +237,11 @@ class IWAE(Objective):
             # (k, N) in the rows, and the terms outside them (k,) or None
             return lowered.reduce_particles(model.factors, q.factors, model.enum_dims, model.sizes, k)
 
-        logw, glob = log_weights(guide.values)
-        weights = stop(ops["softmax"](logw, axis=0))
-        bound = _negative_bound(ops, ops["logsumexp"](logw, axis=0) - math.log(k),
-                                None if glob is None else ops["mean"](glob), n_total)
+        with backend.no_gradient():  # pass 1 only weighs: nothing in it is differentiated
+            logw, glob = log_weights(guide.values)
+            weights = stop(ops["softmax"](logw, axis=0))
+            bound = _negative_bound(ops, ops["logsumexp"](logw, axis=0) - math.log(k),
+                                    None if glob is None else ops["mean"](glob), n_total)
         scaled = {}
         for name, z in guide.values.items():
             w = ops["reshape"](weights, _weight_shape(lowered, name, weights.shape))

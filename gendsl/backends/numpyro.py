@@ -579,6 +579,11 @@ class NumPyroBackend(Backend):
     def stop_gradient(self, x):
         return jax.lax.stop_gradient(x)
 
+    def no_gradient(self):
+        """A context for values held fixed: nothing to do under JAX, whose
+        ``stop_gradient`` prunes them from the compiled gradient."""
+        return contextlib.nullcontext()
+
     def uniform(self, rng, name: str, shape: tuple, like):
         """U(0, 1) draws of ``shape`` from the stream's key for ``name``."""
         return jax.random.uniform(rng.next(name), shape, like)

@@ -632,6 +632,10 @@ class PyroBackend(Backend):
     def stop_gradient(self, x):
         return x.detach()
 
+    def no_gradient(self):
+        """A context whose values record nothing for autograd (what it computes is held fixed)."""
+        return torch.no_grad()
+
     def uniform(self, rng, name: str, shape: tuple, like):
         """U(0, 1) draws of ``shape`` (PyTorch's global generator)."""
         dtype, device = like if isinstance(like, tuple) else (like, None)
