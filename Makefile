@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/gendsl demo --out runs/demo
 
+# two workers (pytest-xdist): CI and the dev machine have two cores
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow

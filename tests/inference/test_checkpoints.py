@@ -23,7 +23,7 @@ def _case(name):
 @pytest.mark.parametrize("name", ["gmm", "vae", "ddpm-ema", "gan"])
 def test_resume_equals_an_uninterrupted_run(backend, name, tmp_path):
     model, x, opts = _case(name)
-    kw = dict(backend=backend, batch_size=64, lr=0.01, seed=3, progress=False, **opts)
+    kw = dict(backend=backend, batch_size=60, lr=0.01, seed=3, progress=False, **opts)  # 5 full batches
     whole = model.fit(x, epochs=4, **kw)
     ckpt = tmp_path / "run.ckpt"
     model.fit(x, epochs=2, checkpoint=ckpt, **kw)  # "stopped" after its second checkpoint

@@ -47,8 +47,10 @@ def test_gradients_reach_every_parameter(case, backend):
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_fit_save_load_round_trip(case, backend, tmp_path):
     model, data = case_data(case)
-    fit = model.fit(fit_data(model, data), backend=backend, epochs=3, batch_size=16, lr=0.05, progress=False)
-    assert len(fit.history["epoch_loss"]) == 3 and len(fit.history["step_loss"]) == 9
+    # JAX compiles a step per batch shape: the partial last batch (8 of 40 rows) is exercised under Pyro
+    batch_size = 16 if backend == "pyro" else 20
+    fit = model.fit(fit_data(model, data), backend=backend, epochs=3, batch_size=batch_size, lr=0.05, progress=False)
+    assert len(fit.history["epoch_loss"]) == 3 and len(fit.history["step_loss"]) == 3 * -(-40 // batch_size)
     path = fit.save(tmp_path / "fit.npz")
     back = gd.load(path)
     assert back.model.hyper == model.hyper and back.backend == backend
