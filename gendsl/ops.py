@@ -30,7 +30,7 @@ __all__ = [
     "sum", "mean", "prod", "max", "min", "logsumexp", "var", "std",
     "softmax", "log_softmax", "cumsum",
     "matmul", "split", "concatenate", "stack", "reshape", "transpose", "swapaxes",
-    "expand_dims", "squeeze", "one_hot", "getitem", "unflatten", "astype", "zeros_like", "ones_like",
+    "expand_dims", "squeeze", "one_hot", "getitem", "flatten", "unflatten", "astype", "zeros_like", "ones_like",
     "tril", "triu", "diagonal", "eye", "zeros", "ones", "full",
 ]
 
@@ -178,6 +178,7 @@ _register("squeeze", lambda x, axis=None: np.squeeze(x, axis), None, "same")
 _register("getitem", _np_getitem, None, "same")
 _register("unflatten", lambda x, axis, sizes: np.reshape(
     x, np.shape(x)[:axis % np.ndim(x)] + tuple(sizes) + np.shape(x)[axis % np.ndim(x) + 1:]), None, "same")
+_register("flatten", lambda x, axis: np.reshape(x, np.shape(x)[:axis] + (-1,)), None, "same")
 _register("astype", lambda x, dtype: np.asarray(x).astype({"real": float, "int": int, "bool": bool}[dtype]), _same)
 _register("zeros_like", np.zeros_like, _same, "same")
 _register("ones_like", np.ones_like, _same, "same")
@@ -370,6 +371,16 @@ def expand_dims(x, axis):
 
 def squeeze(x, axis=None):
     return apply("squeeze", x, axis=axis)
+
+
+def flatten(x, axis=-2):
+    """Merges the axes from ``axis`` to the last into one (the inverse of
+    ``unflatten`` on the last axis); like ``unflatten`` it leaves the axes on
+    its left, plate axes included, alone: ``(N, n, d) -> (N, n * d)``."""
+    rank = len(arg_shape(as_arg(x)))
+    if not -rank <= int(axis) < rank:
+        raise ShapeError(f"ops.flatten: axis {axis} is out of range for a value of rank {rank}")
+    return apply("flatten", x, axis=int(axis) - rank if int(axis) >= 0 else int(axis))
 
 
 def unflatten(x, axis, sizes):

@@ -12,7 +12,7 @@ import math
 
 from gendsl.backends.enum import row_plate
 from gendsl.backends.handlers import Factor
-from gendsl.dist import BOUND_ONLY, FAMILIES
+from gendsl.dist import BOUND_ONLY, FAMILIES, POINT_MASSES
 from gendsl.errors import ObjectiveError
 
 from .objectives import Objective, register
@@ -195,6 +195,12 @@ class IWAE(Objective):
         _check_guide_sites(self, model)
         row = row_plate(model.ir)
         for site in model.guide_ir.sites:
+            if self.dreg and site.dist.family in POINT_MASSES:
+                raise ObjectiveError(
+                    f"iwae with dreg=True reweighs each particle's path through the guide, but guide site "
+                    f"{site.name!r} of model {model.name!r} is a point mass ({site.dist.family}): all its particles "
+                    f"coincide and the bound is the ELBO; use dreg=False or objective='elbo'"
+                )
             if self.dreg and row not in site.plates:
                 raise ObjectiveError(
                     f"iwae with dreg=True weighs each row's particles, but guide site {site.name!r} of model "

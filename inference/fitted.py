@@ -12,7 +12,8 @@ import os
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-from gendsl.errors import GendslError, SiteError
+from gendsl.dist import POINT_MASSES
+from gendsl.errors import GendslError, ObjectiveError, SiteError
 
 from .checkpoint import atomic_savez
 
@@ -235,6 +236,14 @@ class Fitted:
         from .elbo import IWAE
 
         IWAE(k=1).check(self.model, [s.name for s in self.model.ir.observed])
+        point = [s.name for s in self.model.guide_ir.sites if s.dist.family in POINT_MASSES]
+        if point:
+            raise ObjectiveError(
+                f"log_likelihood(k=) samples the guide of model {self.model.name!r}, but its site(s) {point} are "
+                f"point masses ({', '.join(sorted({self.model.guide_ir[n].dist.family for n in point}))}): every "
+                f"particle is the same, so the estimate stays at the ELBO for any k. Use fit.elbo(x), a bound on "
+                f"log p(x)"
+            )
         params = self.engine.params_in(self.params)
 
         def rows(batch, missing):

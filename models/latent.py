@@ -1,11 +1,11 @@
-"""Latent-variable models with amortised guides: VAE (beta-VAE, IWAE), GMVAE, factor analysis."""
+"""Latent-variable models with amortised guides: VAE (beta-VAE, IWAE), GMVAE, VQ-VAE, factor analysis."""
 
 from __future__ import annotations
 
 import gendsl as gd
 from gendsl import dist, nn, ops
 
-__all__ = ["vae", "gmvae", "factor_analysis", "LIKELIHOODS"]
+__all__ = ["vae", "gmvae", "vqvae", "factor_analysis", "LIKELIHOODS"]
 
 LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
 
@@ -135,6 +135,62 @@ def gmvae_encoder(x, x_dim=784, z_dim=10, k=10, hidden=(256,), activation="relu"
 
 
 gmvae.default_objective = "elbo"
+
+
+@gd.model
+def vqvae(x_dim=784, n_latents=16, code_dim=8, n_codes=64, hidden=(400,), activation="relu",
+          likelihood="bernoulli", n_levels=17, x_scale=None, commitment=0.25):
+    """Vector-quantised VAE: ``n_latents`` codes ``z_j``, each one of the
+    ``n_codes`` rows of a learned codebook (uniform prior), and
+    ``x | z ~ p(x | decoder(z_1, ..., z_n))``.
+
+    The guide puts a point mass on the codes nearest to the encoder's
+    outputs (``dist.VectorQuantized``, straight-through gradient); trained
+    with ``elbo`` the loss is the reconstruction term plus the codebook and
+    commitment losses, and the bound reported is the true ELBO
+    ``log p(x | z) - n_latents log n_codes``. ``fit.encode(x)`` gives the
+    chosen code vectors, ``fit.decode`` maps codes to pixel means.
+
+    Args:
+        x_dim: pixels.
+        n_latents: discrete latents per row.
+        code_dim: size of each code vector.
+        n_codes: codebook size ``K``.
+        hidden: hidden widths of encoder and decoder (int or tuple).
+        activation: hidden nonlinearity.
+        likelihood: ``"bernoulli"``, ``"gaussian"`` or ``"categorical"`` (as in :func:`vae`).
+        n_levels: levels of a categorical decoder.
+        x_scale: Gaussian decoder's standard deviation; ``None`` learns it.
+        commitment: weight of the commitment loss (0.25 in the paper).
+
+    Default objective: ``elbo``.
+
+    References:
+        van den Oord, Vinyals & Kavukcuoglu, "Neural Discrete Representation
+        Learning", NeurIPS 2017.
+    """
+    widths = _widths(hidden)
+    out = _decoder_width(x_dim, likelihood, n_levels)
+    codebook = gd.param("codebook", (n_codes, code_dim), init="normal")
+    decoder = nn.MLP("decoder", [n_latents * code_dim, *widths, out], activation=activation)
+    scale = _observation_scale(likelihood, x_dim, x_scale)
+    with gd.plate("data"):
+        z = gd.sample("z", dist.Codebook(codebook).expand([n_latents]).to_event(1))
+        _decode(decoder(ops.flatten(z, -2)), x_dim, likelihood, n_levels, scale)
+
+
+@vqvae.guide
+def vqvae_encoder(x, x_dim=784, n_latents=16, code_dim=8, n_codes=64, hidden=(400,), activation="relu",
+                  likelihood="bernoulli", n_levels=17, x_scale=None, commitment=0.25):
+    """q(z | x): each of the encoder's ``n_latents`` outputs snapped to its nearest code."""
+    codebook = gd.param("codebook", (n_codes, code_dim), init="normal")
+    encoder = nn.MLP("encoder", [x_dim, *reversed(_widths(hidden)), n_latents * code_dim], activation=activation)
+    z_e = ops.unflatten(encoder(_encoder_input(x, likelihood, n_levels)), -1, (n_latents, code_dim))
+    with gd.plate("data"):
+        gd.sample("z", dist.VectorQuantized(z_e, codebook, commitment).to_event(1))
+
+
+vqvae.default_objective = "elbo"
 
 
 @gd.model

@@ -27,7 +27,7 @@ from ..dist import FAMILIES
 from ..errors import ModelError
 from ..nn import FVSBN, MADE, MLP, NADE, Module, TimeMLP, TimeUNet
 from ..transforms import Bijector, Permute, Reverse, Sigmoid
-from . import autoregressive, dae, diffusion, flows
+from . import autoregressive, dae, diffusion, flows, quantize
 from .base import Backend
 from .interpret import Context, run
 
@@ -69,6 +69,7 @@ OPS = {
     "expand_dims": lambda x, axis: jnp.expand_dims(x, axis),
     "squeeze": lambda x, axis=None: jnp.squeeze(x, axis),
     "getitem": _getitem,
+    "flatten": lambda x, axis: jnp.reshape(x, x.shape[:axis] + (-1,)),
     "unflatten": lambda x, axis, sizes: jnp.reshape(
         x, x.shape[:axis % x.ndim] + tuple(sizes) + x.shape[axis % x.ndim + 1:]),
     "astype": lambda x, dtype: x.astype({"real": jnp.result_type(float), "int": jnp.int32, "bool": jnp.bool_}[dtype]),
@@ -506,6 +507,66 @@ class JaxAutoregressive(ndist.Distribution):
         return x.astype(jnp.int32) if family == "Categorical" else x
 
 
+class JaxVectorQuantized(ndist.Distribution):
+    """``dist.VectorQuantized`` for NumPyro: a point mass on the code nearest
+    to ``z_e``, drawn straight-through; ``log_prob`` is 0 in value and
+    carries the codebook and commitment losses in its gradient (see
+    :mod:`gendsl.backends.quantize`)."""
+
+    arg_constraints = {}
+    support = ncons.real_vector
+    reparametrized_params = ["z_e", "codebook"]
+
+    def __init__(self, z_e, codebook, commitment=0.25, validate_args=None):
+        self.z_e, self.codebook, self.commitment = z_e, jnp.asarray(codebook), commitment
+        self.code = self.codebook[quantize.nearest(BACKEND, z_e, self.codebook)]
+        super().__init__(jnp.shape(z_e)[:-1], jnp.shape(z_e)[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape):
+        shape = tuple(batch_shape) + self.event_shape
+        return JaxVectorQuantized(jnp.broadcast_to(self.z_e, shape), self.codebook, self.commitment,
+                                  self._validate_args)
+
+    @property
+    def mean(self):
+        return self.code
+
+    def sample(self, key, sample_shape=()):
+        z = quantize.straight_through(BACKEND, self.z_e, self.code)
+        return jnp.broadcast_to(z, tuple(sample_shape) + z.shape)
+
+    def log_prob(self, value):
+        lp = quantize.vq_surrogate(BACKEND, self.z_e, self.code, self.commitment)
+        return jnp.broadcast_to(lp, jnp.broadcast_shapes(lp.shape, jnp.shape(value)[:-1]))
+
+
+class JaxCodebook(ndist.Distribution):
+    """``dist.Codebook`` for NumPyro: a categorical choice among the rows of
+    a ``(K, d)`` codebook (uniform without ``logits``)."""
+
+    arg_constraints = {}
+    support = ncons.real_vector
+
+    def __init__(self, codebook, logits=None, batch_shape=None, validate_args=None):
+        self.codebook, self.logits = jnp.asarray(codebook), logits  # constants arrive as NumPy arrays
+        if batch_shape is None:
+            batch_shape = () if logits is None else jnp.shape(logits)[:-1]
+        super().__init__(tuple(batch_shape), jnp.shape(codebook)[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape):
+        return JaxCodebook(self.codebook, self.logits, batch_shape, self._validate_args)
+
+    def sample(self, key, sample_shape=()):
+        shape = tuple(sample_shape) + self.batch_shape
+        logits = jnp.zeros(self.codebook.shape[0], self.codebook.dtype) if self.logits is None else self.logits
+        index = jax.random.categorical(key, logits, shape=shape)
+        return self.codebook[index]
+
+    def log_prob(self, value):
+        lp = quantize.codebook_log_prob(BACKEND, self.codebook, self.logits, value)
+        return jnp.broadcast_to(lp, jnp.broadcast_shapes(lp.shape, self.batch_shape))
+
+
 class _JaxRNG:
     """Explicit keys: each site draws from ``fold_in(key, hash(name))``."""
 
@@ -533,6 +594,8 @@ class NumPyroBackend(Backend):
         self.dists["TransformedDistribution"] = _transformed
         self.dists["Dequantized"] = JaxDequantized
         self.dists["Diffusion"] = JaxDiffusion
+        self.dists["VectorQuantized"] = JaxVectorQuantized
+        self.dists["Codebook"] = JaxCodebook
         self.dists["DenoisingAutoencoder"] = JaxDAE
 
     # -- arrays -----------------------------------------------------------------------

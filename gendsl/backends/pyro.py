@@ -29,7 +29,7 @@ from ..dist import FAMILIES
 from ..errors import ModelError
 from ..nn import FVSBN, MADE, MLP, NADE, Module, TimeMLP, TimeUNet
 from ..transforms import Permute, Reverse, Sigmoid
-from . import autoregressive, dae, diffusion, flows
+from . import autoregressive, dae, diffusion, flows, quantize
 from .base import Backend
 from .interpret import Context, run
 
@@ -132,6 +132,7 @@ OPS = {
     "expand_dims": lambda x, axis: torch.unsqueeze(x, axis),
     "squeeze": lambda x, axis=None: x.squeeze() if axis is None else x.squeeze(axis),
     "getitem": _getitem,
+    "flatten": lambda x, axis: x.flatten(axis),
     "unflatten": lambda x, axis, sizes: x.unflatten(axis, sizes),
     "astype": _astype,
     "zeros_like": torch.zeros_like, "ones_like": torch.ones_like,
@@ -550,6 +551,66 @@ class TorchAutoregressive(pdist.TorchDistribution):
         return x.long() if self.family == "Categorical" else x
 
 
+class TorchVectorQuantized(pdist.TorchDistribution):
+    """``dist.VectorQuantized`` for Pyro: a point mass on the code nearest to
+    ``z_e``, drawn straight-through; ``log_prob`` is 0 in value and carries
+    the codebook and commitment losses in its gradient (see
+    :mod:`gendsl.backends.quantize`)."""
+
+    arg_constraints = {}
+    support = pcons.real_vector
+    has_rsample = True
+
+    def __init__(self, z_e, codebook, commitment=0.25, validate_args=None):
+        self.z_e, self.codebook, self.commitment = z_e, codebook, commitment
+        self.code = codebook[quantize.nearest(BACKEND, z_e, codebook)]
+        super().__init__(z_e.shape[:-1], z_e.shape[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        shape = torch.Size(batch_shape) + self.event_shape
+        return TorchVectorQuantized(self.z_e.expand(shape), self.codebook, self.commitment, self._validate_args)
+
+    @property
+    def mean(self):
+        return self.code
+
+    def rsample(self, sample_shape=torch.Size()):
+        z = quantize.straight_through(BACKEND, self.z_e, self.code)
+        return z.expand(torch.Size(sample_shape) + z.shape)
+
+    def log_prob(self, value):
+        lp = quantize.vq_surrogate(BACKEND, self.z_e, self.code, self.commitment)
+        return lp.expand(torch.broadcast_shapes(lp.shape, value.shape[:-1]))
+
+
+class TorchCodebook(pdist.TorchDistribution):
+    """``dist.Codebook`` for Pyro: a categorical choice among the rows of a
+    ``(K, d)`` codebook (uniform without ``logits``)."""
+
+    arg_constraints = {}
+    support = pcons.real_vector
+
+    def __init__(self, codebook, logits=None, batch_shape=None, validate_args=None):
+        self.codebook, self.logits = codebook, logits
+        if batch_shape is None:
+            batch_shape = () if logits is None else logits.shape[:-1]
+        super().__init__(torch.Size(batch_shape), codebook.shape[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return TorchCodebook(self.codebook, self.logits, batch_shape, self._validate_args)
+
+    @torch.no_grad()
+    def sample(self, sample_shape=torch.Size()):
+        shape = torch.Size(sample_shape) + self.batch_shape
+        logits = self.codebook.new_zeros(self.codebook.shape[0]) if self.logits is None else self.logits
+        index = pdist.Categorical(logits=logits).expand(shape).sample()
+        return self.codebook[index]
+
+    def log_prob(self, value):
+        lp = quantize.codebook_log_prob(BACKEND, self.codebook, self.logits, value)
+        return lp.expand(torch.broadcast_shapes(lp.shape, self.batch_shape))
+
+
 class _TorchRNG:
     """PyTorch's global generator, seeded once per call that needs randomness."""
 
@@ -586,6 +647,8 @@ class PyroBackend(Backend):
         self.dists["Dequantized"] = functools.partial(TorchDequantized, validate_args=validate)
         self.dists["Diffusion"] = functools.partial(TorchDiffusion, validate_args=validate)
         self.dists["DenoisingAutoencoder"] = functools.partial(TorchDAE, validate_args=validate)
+        self.dists["VectorQuantized"] = functools.partial(TorchVectorQuantized, validate_args=validate)
+        self.dists["Codebook"] = functools.partial(TorchCodebook, validate_args=validate)
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):

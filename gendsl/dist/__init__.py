@@ -459,12 +459,88 @@ def DenoisingAutoencoder(encoder, decoder, corruption: str = "gaussian", level: 
     return Distribution(ir.DistSpec("DenoisingAutoencoder", args, (), (), (encoder.sizes[0],)))
 
 
+def _codebook_shape(what: str, codebook) -> tuple:
+    shape = arg_shape(as_arg(codebook))
+    if len(shape) != 2 or not all(isinstance(s, int) for s in shape):
+        raise ShapeError(f"dist.{what}: the codebook must be a (K, d) array of K code vectors (e.g. "
+                         f"gd.param('codebook', (512, 16))), got shape {format_shape(shape)}")
+    return shape
+
+
+def VectorQuantized(z_e, codebook, commitment: float = 0.25) -> Distribution:
+    """The VQ-VAE posterior: a point mass on the code vector nearest to the
+    encoder's output ``z_e`` (van den Oord et al. 2017).
+
+    Its draw ``z_e + sg(e - z_e)`` equals the nearest code ``e`` and passes
+    the decoder's gradient straight through to ``z_e``. Its ``log_prob`` is 0
+    (a point mass), so the ELBO it enters is the true bound
+    ``log p(x | e) + log p(e)``, but its gradient carries the codebook loss
+    ``|sg(z_e) - e|^2`` and ``commitment * |z_e - sg(e)|^2``: trained with
+    ``elbo`` the pair is exactly VQ-VAE's objective. Pair it with a
+    :func:`Codebook` prior on the same codebook in the model.
+
+    Args:
+        z_e: encoder outputs ``(..., d)``; one code per leading position.
+        codebook: the ``(K, d)`` code vectors (a ``gd.param`` shared with the model).
+        commitment: weight ``beta`` of the commitment loss (0.25 in the paper).
+
+    Example:
+        >>> import gendsl as gd
+        >>> from gendsl import dist, ops
+        >>> @gd.model
+        ... def story(x_dim=3):
+        ...     codes = gd.param("codebook", (8, x_dim), init="normal")
+        ...     with gd.plate("data"):
+        ...         gd.sample("z", dist.VectorQuantized(ops.zeros(x_dim), codes))
+        >>> story().ir["z"].dist.event_shape
+        (3,)
+    """
+    k, d = _codebook_shape("VectorQuantized", codebook)
+    shape = arg_shape(as_arg(z_e))
+    if not shape or shape[-1] != d:
+        raise ShapeError(f"dist.VectorQuantized: z_e has shape {format_shape(shape)} but the codebook holds "
+                         f"{k} codes of size {d}; the encoder's last axis must be {d}")
+    if not float(commitment) >= 0:
+        raise ModelError(f"dist.VectorQuantized: commitment must be >= 0 (0.25 in the paper), got {commitment!r}")
+    args = {"z_e": as_arg(z_e), "codebook": as_arg(codebook), "commitment": float(commitment)}
+    return Distribution(ir.DistSpec("VectorQuantized", args, (), shape[:-1], (d,)))
+
+
+def Codebook(codebook, logits=None) -> Distribution:
+    """A prior over the rows of a ``(K, d)`` codebook: row ``k`` with
+    probability ``softmax(logits)_k``, uniform when ``logits`` is ``None``
+    (VQ-VAE's prior while the autoencoder trains). ``log_prob`` scores the
+    row nearest to the value; ``expand([n])`` gives ``n`` independent codes.
+
+    Args:
+        codebook: the ``(K, d)`` code vectors.
+        logits: ``(..., K)`` unnormalised log-probabilities, or ``None``.
+
+    Example:
+        >>> from gendsl import dist
+        >>> import numpy as np
+        >>> dist.Codebook(np.eye(4)).expand([7]).to_event(1).event_shape
+        (7, 4)
+    """
+    k, d = _codebook_shape("Codebook", codebook)
+    args, batch = {"codebook": as_arg(codebook)}, ()
+    if logits is not None:
+        shape = arg_shape(as_arg(logits))
+        if not shape or shape[-1] != k:
+            raise ShapeError(f"dist.Codebook: logits have shape {format_shape(shape)} but the codebook holds "
+                             f"{k} codes; the last axis of logits must be {k}")
+        args["logits"], batch = as_arg(logits), shape[:-1]
+    return Distribution(ir.DistSpec("Codebook", args, (), batch, (d,)))
+
+
 # families whose backend distributions take the run's training flag and dtype
 RUN_AWARE = ("Autoregressive", "Dequantized", "Diffusion", "DenoisingAutoencoder")
 # families whose backend distributions also take the query's options (samplers)
 QUERY_AWARE = ("Diffusion", "DenoisingAutoencoder")
 # families whose log_prob is a variational bound, not a likelihood
 BOUND_ONLY = ("Diffusion",)
+# families that put all their mass on one value (guides of these give one particle, whatever k)
+POINT_MASSES = ("Delta", "VectorQuantized")
 # families with no density at all: trained by 'denoising' only
 NO_DENSITY = ("DenoisingAutoencoder",)
 
@@ -500,7 +576,7 @@ def _constructor(family: Family):
 _module = sys.modules[__name__]
 for _name, _family in FAMILIES.items():
     if _name not in ("MixtureSameFamily", "Autoregressive", "TransformedDistribution", "Dequantized", "Diffusion",
-                     "DenoisingAutoencoder"):
+                     "DenoisingAutoencoder", "VectorQuantized", "Codebook"):
         setattr(_module, _name, _constructor(_family))
 
 

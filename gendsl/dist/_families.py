@@ -134,6 +134,11 @@ register_family(Family("Autoregressive", {}, (("net",),)))
 register_family(Family("Diffusion", {}, (("net", "schedule"),)))
 # DenoisingAutoencoder takes two networks; gendsl.dist.DenoisingAutoencoder works out its shapes.
 register_family(Family("DenoisingAutoencoder", {}, (("encoder", "decoder"),)))
+# VectorQuantized and Codebook check their shapes in gendsl.dist (the codebook is (K, d)).
+register_family(Family("VectorQuantized", {"z_e": 1, "codebook": 2}, (("z_e", "codebook"),),
+                       defaults={"commitment": 0.25}, event=_last("z_e"), support="real_vector"))
+register_family(Family("Codebook", {"codebook": 2, "logits": 1}, (("codebook",),), event=_last("codebook"),
+                       support="real_vector"))
 # MixtureSameFamily takes distributions, not arrays; its shapes are worked out
 # in gendsl.dist (see _mixture_shapes).
 register_family(Family(

@@ -51,6 +51,9 @@ CASES = [
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2))}),
     ("factor_analysis", zoo.factor_analysis, dict(x_dim=5, z_dim=2),
      lambda r, n: {"x": r.normal(size=(n, 5)), "z": r.normal(size=(n, 2))}),
+    # VQ-VAE: z is scored by the row of the codebook nearest to it
+    ("vqvae", zoo.vqvae, dict(x_dim=6, n_latents=2, code_dim=2, n_codes=3, hidden=(8,)),
+     lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2, 2))}),
 ]
 
 

@@ -103,6 +103,17 @@ def test_fit_eval_latent_model_and_resume(tmp_path):
     assert result["log_likelihood"] > result["elbo"] and result["bits_per_dim"] > 0
 
 
+def test_eval_of_a_point_mass_guide_reports_the_elbo(tmp_path):
+    run = tmp_path / "vq_run"
+    assert cli.main(["fit", "vqvae", "--data", "digits", "--set", "x_dim=64", "--set", "n_latents=2",
+                     "--set", "code_dim=2", "--set", "n_codes=8", "--set", "hidden=(16,)", "--epochs", "1",
+                     "--out", str(run)]) == 0
+    assert cli.main(["eval", str(run), "--data", "digits"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert "log_likelihood" not in result and "point-mass" in result["method"]
+    assert result["elbo"] < -2 * np.log(8) and result["bits_per_dim"] == pytest.approx(-result["elbo"] / (64 * np.log(2)))
+
+
 def test_fit_eval_gan_reports_two_sample_metrics(tmp_path):
     run = tmp_path / "gan_run"
     assert cli.main(["fit", "gan", "--data", "eight_gaussians", "--set", "hidden=(16,)", "--set", "critic_hidden=(16,)",
