@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import gendsl as gd
 import gendsl.models as zoo
 from gendsl import dist, ops
 from gendsl.backends import get_backend
@@ -141,6 +142,40 @@ def test_plain_numpyro_program_trains_with_numpyro_svi():
     result = svi.run(jax.random.PRNGKey(0), 60, {"x": x}, progress_bar=False)
     assert result.losses[-1] < result.losses[0] - 50
     assert set(result.params) == {"weights", "locs", "scales"}
+
+
+@gd.model
+def _normal_mean(prior_scale=10.0):
+    mu = gd.sample("mu", dist.Normal(0.0, prior_scale))
+    with gd.plate("data"):
+        gd.observe("x", dist.Normal(mu, 1.0))
+
+
+def test_plain_numpyro_program_runs_under_nuts_to_the_conjugate_posterior():
+    import jax
+    from numpyro.infer import MCMC, NUTS
+
+    x = np.random.default_rng(3).normal(1.5, 1.0, size=50)
+    model_fn, _ = _normal_mean().to_numpyro()
+    mcmc = MCMC(NUTS(model_fn), num_warmup=300, num_samples=600, progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(0), {"x": x})
+    mu = np.asarray(mcmc.get_samples()["mu"])
+    precision = 1 / 10.0**2 + len(x)  # Normal prior, Normal likelihood of unit variance
+    assert abs(mu.mean() - x.sum() / precision) < 0.04
+    assert abs(mu.std() - precision**-0.5) < 0.2 * precision**-0.5
+
+
+def test_plain_programs_render_with_each_librarys_render_model():
+    import numpyro
+    import pyro
+
+    x = np.random.default_rng(3).normal(size=20)
+    graphs = [numpyro.render_model(_normal_mean().to_numpyro()[0], model_args=({"x": x},)),
+              pyro.render_model(_normal_mean().to_pyro()[0], model_args=({"x": torch.as_tensor(x)},))]
+    for graph in graphs:
+        source = graph.source
+        assert "mu" in source and "x" in source and "data" in source  # the plate's cluster
+        assert "mu -> x" in source
 
 
 def test_init_params_are_deterministic_and_backend_independent():
