@@ -13,7 +13,10 @@ size `--code-dim` from a codebook of `--n-codes`; the VAE (`gendsl.models.vae`) 
   prior's cost, since the guide is a point mass),
 - the reconstruction log-likelihood `log p(x | decode(encode(x)))` (at the code
   for VQ-VAE, at the posterior mean for the VAE),
-- for VQ-VAE the codebook's use: codes used and the perplexity of their frequencies.
+- for VQ-VAE the codebook's use: codes used and the perplexity of their frequencies;
+- with `--prior-epochs N`, VQ-VAE's second stage: a categorical MADE (`gendsl.models.made`)
+  fitted by `mle` to the training rows' code indices, and the bound with it as the prior,
+  `log p(x | z) + log p_MADE(z)` (the guide is still a point mass, so this is an ELBO).
 
 Writes the fits (`<model>-<data>.npz`), reconstruction and sample grids (`vqvae-<data>-reconstructions.png`,
 `vqvae-<data>-samples.png`) and prints Markdown rows for bench/RESULTS.md.
@@ -40,12 +43,36 @@ def _reconstruction(fit, x):
 
 
 def _codes(fit, x):
-    z = fit.encode(x)  # (N, n_latents, code_dim)
-    book = fit.params["codebook"]
-    index = ((z[:, :, None, :] - book) ** 2).sum(-1).argmin(-1)
+    index, book = _indices(fit, x), fit.params["codebook"]
     freq = np.bincount(index.ravel(), minlength=len(book)) / index.size
     nz = freq[freq > 0]
     return int((freq > 0).sum()), float(np.exp(-(nz * np.log(nz)).sum()))
+
+
+def _indices(fit, x):
+    """The code index of each of a row's latents, ``(N, n_latents)``."""
+    z = fit.encode(x)
+    return ((z[:, :, None, :] - fit.params["codebook"]) ** 2).sum(-1).argmin(-1)
+
+
+def _learned_prior(fit, train, test, args, name):
+    """VQ-VAE's second stage: a categorical MADE over the code indices of the
+    training rows (mle); the bound with it is ``log p(x | z) + log p_MADE(z)``."""
+    prior = zoo.made(x_dim=args.n_latents, hidden=(args.prior_hidden,), family="categorical",
+                     n_levels=args.n_codes)
+    start = time.perf_counter()
+    prior_fit = prior.fit(_indices(fit, train), backend=args.backend, epochs=args.prior_epochs, batch_size=100,
+                          lr=1e-3, lr_schedule="cosine", seed=args.seed)
+    prior_s = time.perf_counter() - start
+    log_prior = prior_fit.log_prob(_indices(fit, test))
+    reconstruction = fit.elbo(test) + args.n_latents * np.log(args.n_codes)  # log p(x | z): the uniform prior's cost added back
+    index = prior_fit.sample(64, seed=2)["x"]
+    plots.sample_grid(fit.decode(fit.params["codebook"][index]),
+                      os.path.join(args.out, f"vqvae-{name}-prior-samples.png"),
+                      title="decoder means of codes drawn from the learned (MADE) prior")
+    return {"model": "vqvae + MADE prior", "data": name, "epochs": f"{args.epochs} + {args.prior_epochs}",
+            "backend": args.backend, "test_elbo": round(float(np.mean(reconstruction + log_prior)), 2),
+            "prior_cost": round(-float(np.mean(log_prior)), 2), "train_s": round(prior_s, 1)}
 
 
 def main():
@@ -60,6 +87,9 @@ def main():
     parser.add_argument("--hidden", type=int, nargs="+", default=[400])
     parser.add_argument("--backend", default="numpyro", choices=["pyro", "numpyro"])
     parser.add_argument("--device", default=None)
+    parser.add_argument("--prior-epochs", type=int, default=0,
+                        help="then fit a categorical MADE prior over the code indices for this many epochs")
+    parser.add_argument("--prior-hidden", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/vqvae_mnist")
     args = parser.parse_args()
@@ -102,10 +132,13 @@ def main():
                               title="decoder means of codes drawn from the uniform prior")
         rows[label] = row
         print(json.dumps(row), flush=True)
+        if label == "vqvae" and args.prior_epochs:
+            rows["vqvae+prior"] = _learned_prior(fit, train, test, args, name)
+            print(json.dumps(rows["vqvae+prior"]), flush=True)
     with open(os.path.join(args.out, f"vqvae-{name}-result.json"), "w") as f:
         json.dump(rows, f, indent=2)
     for row in rows.values():
-        print(f"| {row['model']} | {row['test_elbo']} | {row['test_reconstruction']} | "
+        print(f"| {row['model']} | {row['test_elbo']} | {row.get('test_reconstruction', '')} | "
               f"{row.get('codes_used', '')} | {row.get('perplexity', '')} | {row['epochs']} | {row['train_s']} s |")
 
 
