@@ -14,8 +14,8 @@ size `--code-dim` from a codebook of `--n-codes`; the VAE (`gendsl.models.vae`) 
 - the reconstruction log-likelihood `log p(x | decode(encode(x)))` (at the code
   for VQ-VAE, at the posterior mean for the VAE),
 - for VQ-VAE the codebook's use: codes used and the perplexity of their frequencies;
-- with `--prior-epochs N`, VQ-VAE's second stage: a categorical MADE (`gendsl.models.made`)
-  fitted by `mle` to the training rows' code indices, and the bound with it as the prior,
+- with `--prior-epochs N`, VQ-VAE's second stage: a categorical MADE (`gendsl.models.made`,
+  one-hot inputs) fitted by `mle` to the training rows' code indices, and the bound with it as the prior,
   `log p(x | z) + log p_MADE(z)` (the guide is still a point mass, so this is an ELBO).
 
 Writes the fits (`<model>-<data>.npz`), reconstruction and sample grids (`vqvae-<data>-reconstructions.png`,
@@ -59,7 +59,7 @@ def _learned_prior(fit, train, test, args, name):
     """VQ-VAE's second stage: a categorical MADE over the code indices of the
     training rows (mle); the bound with it is ``log p(x | z) + log p_MADE(z)``."""
     prior = zoo.made(x_dim=args.n_latents, hidden=(args.prior_hidden,), family="categorical",
-                     n_levels=args.n_codes)
+                     n_levels=args.n_codes, one_hot_inputs=True)  # code indices are nominal
     start = time.perf_counter()
     prior_fit = prior.fit(_indices(fit, train), backend=args.backend, epochs=args.prior_epochs, batch_size=100,
                           lr=1e-3, lr_schedule="cosine", seed=args.seed)
@@ -89,7 +89,7 @@ def main():
     parser.add_argument("--device", default=None)
     parser.add_argument("--prior-epochs", type=int, default=0,
                         help="then fit a categorical MADE prior over the code indices for this many epochs")
-    parser.add_argument("--prior-hidden", type=int, default=1024)
+    parser.add_argument("--prior-hidden", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/vqvae_mnist")
     args = parser.parse_args()

@@ -384,6 +384,10 @@ class MADE(AutoregressiveNet):
         direct: add masked direct input-output connections (an FVSBN path
             beside the hidden layers, weights ``"<name>.direct.weight"``,
             starting at zero); on binarised MNIST they speed training up markedly.
+        input_levels: read each input as a one-hot vector of this many levels
+            (nominal categories, such as VQ-VAE code indices, whose numbers
+            mean nothing); ``None`` reads the number itself (0/1, reals, or
+            ``k / (K - 1)`` for ordered levels such as pixel intensities).
 
     Example:
         >>> net = MADE("made", x_dim=3, hidden=[4])
@@ -397,16 +401,26 @@ class MADE(AutoregressiveNet):
     activation: str = "relu"
     seed: int = 0
     direct: bool = False
+    input_levels: int = 0
 
     def __init__(self, name, x_dim, hidden=(500,), params_per_dim=1, num_masks=1, ordering="natural",
-                 activation="relu", seed=0, direct=False):
+                 activation="relu", seed=0, direct=False, input_levels=None):
         hidden = tuple(int(h) for h in hidden)
         if hidden and min(hidden) < 1:
             raise ModelError(f"nn.MADE {name!r}: hidden widths must be >= 1, got {hidden}")
         if int(num_masks) < 1:
             raise ModelError(f"nn.MADE {name!r}: num_masks must be >= 1, got {num_masks}")
+        if input_levels is not None and int(input_levels) < 2:
+            raise ModelError(f"nn.MADE {name!r}: input_levels must be None (numeric inputs) or >= 2 "
+                             f"(one-hot inputs), got {input_levels!r}")
         _init_chain_net(self, "MADE", name, x_dim, params_per_dim, activation, ordering, hidden=hidden,
-                        mask_count=int(num_masks), seed=int(seed), direct=bool(direct))
+                        mask_count=int(num_masks), seed=int(seed), direct=bool(direct),
+                        input_levels=int(input_levels or 0))
+
+    @property
+    def in_width(self) -> int:
+        """Input units: ``x_dim``, or ``x_dim * input_levels`` for one-hot inputs."""
+        return self.x_dim * max(self.input_levels, 1)
 
     @property
     def num_masks(self) -> int:
@@ -421,7 +435,7 @@ class MADE(AutoregressiveNet):
         return self._structure()[1]
 
     def direct_masks(self) -> np.ndarray:
-        """``(num_masks, x_dim * params_per_dim, x_dim)``: output ``d`` sees the inputs before it."""
+        """``(num_masks, x_dim * params_per_dim, in_width)``: output ``d`` sees the inputs before it."""
         return self._structure()[2]
 
     def init(self, seed: int) -> dict:
@@ -437,17 +451,18 @@ class MADE(AutoregressiveNet):
         return cache
 
     def param_shapes(self) -> dict:
-        sizes = (self.x_dim, *self.hidden, self.x_dim * self.params_per_dim)
+        sizes = (self.in_width, *self.hidden, self.x_dim * self.params_per_dim)
         shapes = {}
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             shapes[f"{i}.weight"] = (b, a)
             shapes[f"{i}.bias"] = (b,)
         if self.direct:
-            shapes["direct.weight"] = (self.x_dim * self.params_per_dim, self.x_dim)
+            shapes["direct.weight"] = (self.x_dim * self.params_per_dim, self.in_width)
         return shapes
 
     def label(self) -> str:
-        sizes = "-".join(map(str, (self.x_dim, *self.hidden, self.x_dim * self.params_per_dim)))
+        inputs = f"{self.x_dim}x{self.input_levels} one-hot" if self.input_levels else str(self.x_dim)
+        sizes = "-".join(map(str, (inputs, *self.hidden, self.x_dim * self.params_per_dim)))
         return (f"MADE {sizes}" + (" + direct" if self.direct else "")
                 + (f" x{self.num_masks} masks" if self.num_masks > 1 else ""))
 
@@ -475,7 +490,11 @@ def _made_masks(spec: MADE):
         out_deg = np.repeat(degree_in, p)          # output (dim, param) at index dim * p + param
         layers[-1].append((out_deg[:, None] > prev[None, :]).astype(np.float64))
         direct.append((out_deg[:, None] > degree_in[None, :]).astype(np.float64))
-    return np.stack(orders), [np.stack(masks) for masks in layers], np.stack(direct)
+    masks, direct = [np.stack(m) for m in layers], np.stack(direct)
+    if spec.input_levels:  # one-hot inputs: input unit d * L + l has input d's degree
+        masks[0] = np.repeat(masks[0], spec.input_levels, axis=-1)
+        direct = np.repeat(direct, spec.input_levels, axis=-1)
+    return np.stack(orders), masks, direct
 
 
 @dataclass(frozen=True)

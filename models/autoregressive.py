@@ -79,7 +79,7 @@ def nade(x_dim=784, hidden=500, family="bernoulli", n_levels=17, ordering="natur
 
 @gd.model
 def made(x_dim=784, hidden=(500,), family="bernoulli", n_levels=17, num_masks=1, ordering="natural",
-         activation="relu", seed=0, direct=False):
+         activation="relu", seed=0, direct=False, one_hot_inputs=False):
     """Masked autoencoder for distribution estimation: an MLP whose masks make
     output ``i`` see only ``x_<i``. With ``num_masks > 1`` it is an ensemble
     of masks (and orderings, with ``ordering="random"``): trained on one random
@@ -95,6 +95,9 @@ def made(x_dim=784, hidden=(500,), family="bernoulli", n_levels=17, num_masks=1,
         activation: hidden nonlinearity.
         seed: draws the orderings and connectivity.
         direct: add masked direct input-output connections (see ``nn.MADE``).
+        one_hot_inputs: a categorical chain reads each level as a one-hot
+            vector (nominal categories, e.g. VQ-VAE code indices) instead of
+            the number ``k / (n_levels - 1)`` (ordered levels, e.g. pixels).
 
     Default objective: ``mle``.
 
@@ -104,8 +107,11 @@ def made(x_dim=784, hidden=(500,), family="bernoulli", n_levels=17, num_masks=1,
     """
     conditional, p = _conditional(family, n_levels)
     hidden = (int(hidden),) if isinstance(hidden, int) else tuple(hidden)
+    if one_hot_inputs and family != "categorical":
+        raise gd.ModelError(f"made: one_hot_inputs needs family='categorical', got family={family!r}")
     net = nn.MADE("made", x_dim, hidden=hidden, params_per_dim=p, num_masks=num_masks, ordering=ordering,
-                  activation=activation, seed=seed, direct=direct)
+                  activation=activation, seed=seed, direct=direct,
+                  input_levels=n_levels if one_hot_inputs else None)
     _chain(net, conditional)
 
 

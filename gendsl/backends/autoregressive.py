@@ -110,7 +110,13 @@ def forward_for(spec):
 
 
 def net_input(backend, family, x, spec):
-    """What the network reads: 0/1 and reals as they are, K levels as ``x / (K - 1)``."""
+    """What the network reads: 0/1 and reals as they are, K levels as
+    ``x / (K - 1)``, or one-hot vectors for a MADE with ``input_levels``."""
+    levels = getattr(spec, "input_levels", 0)
+    if levels:
+        ops = backend.ops
+        onehot = backend.to_float(ops["one_hot"](ops["astype"](x, "int"), levels), backend.like(x))
+        return ops["reshape"](onehot, tuple(x.shape[:-1]) + (x.shape[-1] * levels,))
     if family == "Categorical":
         return x / float(spec.params_per_dim - 1)
     return x

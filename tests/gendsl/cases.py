@@ -27,6 +27,8 @@ CASES = [
      lambda r, n: {"x": (r.random((n, 5)) < 0.4).astype(float)}),
     ("made-categorical", zoo.made, dict(x_dim=4, hidden=(8,), family="categorical", n_levels=5),
      lambda r, n: {"x": r.integers(0, 5, (n, 4))}),
+    ("made-one-hot", zoo.made, dict(x_dim=3, hidden=(8,), family="categorical", n_levels=4, one_hot_inputs=True),
+     lambda r, n: {"x": r.integers(0, 4, (n, 3))}),
     ("rnade", zoo.rnade, dict(x_dim=3, hidden=6, components=2, ordering="random"),
      lambda r, n: {"x": r.normal(size=(n, 3))}),
     # flows: real vectors, and dequantised integer pixels

@@ -130,6 +130,33 @@ def test_categorical_and_mixture_chains_normalise():
     assert abs(total - 1.0) < 1e-3
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_hot_inputs_keep_the_chain_normalised_and_autoregressive(backend):
+    """A categorical MADE reading one-hot levels (nominal categories): its 4^3
+    states sum to 1, each conditional ignores the levels after it, and
+    ancestral samples follow the chain's own probabilities."""
+    model = zoo.made(x_dim=3, hidden=(7,), family="categorical", n_levels=4, ordering=[2, 0, 1],
+                     direct=True, one_hot_inputs=True)
+    net = model.ir.nets[0].spec
+    assert net.param_shapes()["0.weight"] == (7, 12) and net.masks()[0].shape == (1, 7, 12)
+    states = np.array(list(itertools.product(range(4), repeat=3)))
+    fit = _random_fit(model, backend)
+    p = np.exp(fit.log_prob(states))
+    assert abs(p.sum() - 1.0) < 1e-6
+    # the first dimension in the ordering (2) has a marginal that no other level moves
+    first = {tuple(row): p_ for row, p_ in zip(states.tolist(), p)}
+    marginal = [sum(v for k, v in first.items() if k[2] == level) for level in range(4)]
+    sample = fit.sample(20000, seed=3)["x"]
+    counts = np.array([(sample[:, 2] == level).sum() for level in range(4)])
+    assert stats.chisquare(counts, np.array(marginal) * len(sample)).pvalue > 1e-3
+    joint = np.array([np.all(sample == s, axis=1).sum() for s in states])
+    keep = p * len(sample) >= 5
+    expected = p[keep] / p[keep].sum() * joint[keep].sum()
+    assert stats.chisquare(joint[keep], expected).pvalue > 1e-3
+    with pytest.raises(gd.ModelError, match="one_hot_inputs needs family='categorical'"):
+        zoo.made(x_dim=3, one_hot_inputs=True)
+
+
 class _Counting:
     def __init__(self, net):
         self.net, self.calls = net, 0
