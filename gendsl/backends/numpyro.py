@@ -515,7 +515,7 @@ class JaxVectorQuantized(ndist.Distribution):
 
     arg_constraints = {}
     support = ncons.real_vector
-    reparametrized_params = ["z_e", "codebook"]
+    has_rsample = True  # the straight-through draw is differentiable in z_e (NumPyro's ELBOs read this)
 
     def __init__(self, z_e, codebook, commitment=0.25, validate_args=None):
         self.z_e, self.codebook, self.commitment = z_e, jnp.asarray(codebook), commitment
