@@ -29,3 +29,51 @@ def test_asking_for_cuda_without_one_is_a_clear_error():
 
     with pytest.raises(gd.GendslError, match="no CUDA device"):
         zoo.gmm().fit(np.zeros((4, 2)), backend="pyro", device="cuda", epochs=1, progress=False)
+
+
+@pytest.mark.gpu
+@cuda
+def test_vae_trains_on_cuda_and_scores_as_on_cpu():
+    """Issue 3: a VAE (elbo) and an IWAE (k=5) train on the GPU under Pyro; the
+    fitted parameters score log p(x, z) on the GPU exactly as on the CPU."""
+    from gendsl import data
+    from gendsl.inference import Fitted
+
+    x = data.digits(kind="binary")[:500]
+    model = zoo.vae(x_dim=64, z_dim=4, hidden=(32,))
+    fit = model.fit(x, backend="pyro", device="cuda", epochs=20, batch_size=100, lr=3e-3, progress=False,
+                    dtype="float64")
+    losses = fit.history["epoch_loss"]
+    assert losses[-1] < losses[0] - 5
+    z = np.random.default_rng(0).normal(size=(len(x), 4))
+    cpu = Fitted(model, "pyro", fit.params, dtype="float64")
+    np.testing.assert_allclose(fit.log_prob({"x": x, "z": z}), cpu.log_prob({"x": x, "z": z}), rtol=1e-9)
+    iwae = model.fit(x, objective="iwae", k=5, backend="pyro", device="cuda", epochs=2, batch_size=100,
+                     progress=False)
+    assert np.all(np.isfinite(iwae.log_likelihood(x[:50], k=100)))
+
+
+def _jax_gpu() -> bool:
+    import jax
+
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.gpu
+def test_numpyro_backend_trains_on_jax_default_gpu():
+    """NumPyro runs on JAX's default device: on the device machine, its GPU."""
+    if not _jax_gpu():
+        pytest.skip("JAX sees no GPU")
+    import jax
+
+    from gendsl import data
+
+    x = data.digits(kind="binary")[:500]
+    fit = zoo.vae(x_dim=64, z_dim=4, hidden=(32,)).fit(x, backend="numpyro", epochs=20, batch_size=100, lr=3e-3,
+                                                       progress=False)
+    assert jax.default_backend() == "gpu"
+    losses = fit.history["epoch_loss"]
+    assert losses[-1] < losses[0] - 5
