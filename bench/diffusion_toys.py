@@ -38,9 +38,9 @@ import gendsl.models as zoo
 from gendsl import data, plots
 from gendsl.inference.metrics import mmd
 
-DATASETS = {"moons": dict(noise=0.05), "eight_gaussians": dict(), "checkerboard": dict()}
+DATASETS = {"moons": dict(noise=0.05), "eight_gaussians": dict(), "checkerboard": dict(), "spirals": dict()}
 BOUNDS = {"moons": (-1.5, 2.5, -1.0, 1.5), "eight_gaussians": (-2.6, 2.6, -2.6, 2.6),
-          "checkerboard": (-4.2, 4.2, -4.2, 4.2)}
+          "checkerboard": (-4.2, 4.2, -4.2, 4.2), "spirals": (-4.0, 4.0, -3.6, 3.6)}
 
 
 def train(x, backend, epochs, seed, ema):

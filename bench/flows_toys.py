@@ -23,9 +23,9 @@ from sklearn.mixture import GaussianMixture
 import gendsl.models as zoo
 from gendsl import data, plots
 
-DATASETS = {"moons": dict(noise=0.05), "eight_gaussians": dict(), "checkerboard": dict()}
+DATASETS = {"moons": dict(noise=0.05), "eight_gaussians": dict(), "checkerboard": dict(), "spirals": dict()}
 BOUNDS = {"moons": (-1.5, 2.5, -1.0, 1.5), "eight_gaussians": (-2.6, 2.6, -2.6, 2.6),
-          "checkerboard": (-4.2, 4.2, -4.2, 4.2)}
+          "checkerboard": (-4.2, 4.2, -4.2, 4.2), "spirals": (-4.0, 4.0, -3.6, 3.6)}
 FLOWS = {
     "RealNVP": lambda: zoo.realnvp(x_dim=2, hidden=(64, 64), layers=8),
     "MAF": lambda: zoo.maf(x_dim=2, hidden=(64, 64), layers=5),
