@@ -55,7 +55,7 @@ def _indices(fit, x):
     return ((z[:, :, None, :] - fit.params["codebook"]) ** 2).sum(-1).argmin(-1)
 
 
-def _learned_prior(fit, train, test, args, name):
+def _learned_prior(fit, train, test, test_elbo, args, name):
     """VQ-VAE's second stage: a categorical MADE over the code indices of the
     training rows (mle); the bound with it is ``log p(x | z) + log p_MADE(z)``."""
     prior = zoo.made(x_dim=args.n_latents, hidden=(args.prior_hidden,), family="categorical",
@@ -65,7 +65,7 @@ def _learned_prior(fit, train, test, args, name):
                           lr=1e-3, lr_schedule="cosine", seed=args.seed)
     prior_s = time.perf_counter() - start
     log_prior = prior_fit.log_prob(_indices(fit, test))
-    reconstruction = fit.elbo(test) + args.n_latents * np.log(args.n_codes)  # log p(x | z): the uniform prior's cost added back
+    reconstruction = test_elbo + args.n_latents * np.log(args.n_codes)  # log p(x | z): the uniform prior's cost added back
     index = prior_fit.sample(64, seed=2)["x"]
     plots.sample_grid(fit.decode(fit.params["codebook"][index]),
                       os.path.join(args.out, f"vqvae-{name}-prior-samples.png"),
@@ -115,8 +115,9 @@ def main():
                         batch_size=100, lr=args.lr, lr_schedule="cosine", seed=args.seed)
         train_s = time.perf_counter() - start
         fit.save(os.path.join(args.out, f"{label}-{name}.npz"))
+        test_elbo = fit.elbo(test)
         row = {"model": label, "data": name, "epochs": args.epochs, "backend": args.backend,
-               "test_elbo": round(float(np.mean(fit.elbo(test))), 2),
+               "test_elbo": round(float(np.mean(test_elbo)), 2),
                "test_reconstruction": round(_reconstruction(fit, test), 2),
                "train_s": round(train_s, 1), "machine": platform.processor() or "cpu"}
         if label == "vqvae":
@@ -133,7 +134,7 @@ def main():
         rows[label] = row
         print(json.dumps(row), flush=True)
         if label == "vqvae" and args.prior_epochs:
-            rows["vqvae+prior"] = _learned_prior(fit, train, test, args, name)
+            rows["vqvae+prior"] = _learned_prior(fit, train, test, test_elbo, args, name)
             print(json.dumps(rows["vqvae+prior"]), flush=True)
     with open(os.path.join(args.out, f"vqvae-{name}-result.json"), "w") as f:
         json.dump(rows, f, indent=2)

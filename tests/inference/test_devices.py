@@ -63,10 +63,9 @@ def _jax_gpu() -> bool:
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not _jax_gpu(), reason="JAX sees no GPU")
 def test_numpyro_backend_trains_on_jax_default_gpu():
     """NumPyro runs on JAX's default device: on the device machine, its GPU."""
-    if not _jax_gpu():
-        pytest.skip("JAX sees no GPU")
     import jax
 
     from gendsl import data

@@ -133,8 +133,8 @@ def test_categorical_and_mixture_chains_normalise():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_one_hot_inputs_keep_the_chain_normalised_and_autoregressive(backend):
     """A categorical MADE reading one-hot levels (nominal categories): its 4^3
-    states sum to 1, each conditional ignores the levels after it, and
-    ancestral samples follow the chain's own probabilities."""
+    states sum to 1 (a conditional that saw its own or later levels would
+    break that), and ancestral samples follow the chain's own probabilities."""
     model = zoo.made(x_dim=3, hidden=(7,), family="categorical", n_levels=4, ordering=[2, 0, 1],
                      direct=True, one_hot_inputs=True)
     net = model.ir.nets[0].spec
