@@ -60,6 +60,9 @@ def parser(doc: str):
     p.add_argument("--steps", type=int, default=20, help="timed steps per implementation per round")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--threads", type=int, default=0, help="PyTorch intra-op threads (0: its default)")
+    p.add_argument("--keep-subnormals", action="store_true",
+                   help="PyTorch's default arithmetic; otherwise every PyTorch implementation flushes "
+                        "subnormals to zero, as fit(backend='pyro') does and XLA always does")
     return p
 
 
@@ -96,6 +99,7 @@ def report(med: dict, args) -> None:
 
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(f"device: {device}; jax: {jax.devices()[0]}; torch threads {torch.get_num_threads()}; "
+          f"subnormals {'kept' if args.keep_subnormals else 'flushed'}; "
           f"batch {args.batch}; {args.rounds * args.steps} timed steps each")
     print("| implementation | median step ms | ratio to hand-written |")
     print("|---|---|---|")
@@ -124,6 +128,7 @@ def main(doc: str, make_model, make_objective, torch_step, jax_step, prepare=Non
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(not args.keep_subnormals)  # the same for all: a fair comparison
     x = binarized_mnist(args.data, "train")
     if prepare is not None:
         x = prepare(x)

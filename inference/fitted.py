@@ -68,13 +68,7 @@ class Fitted:
         return np.asarray(self.engine.backend.to_numpy(x), dtype=np.float64)
 
     def _no_grad(self):
-        if self.backend == "pyro":
-            import torch
-
-            return torch.no_grad()
-        import contextlib
-
-        return contextlib.nullcontext()
+        return self.engine._no_grad()
 
     # -- queries ----------------------------------------------------------------------------
     def log_prob(self, data) -> np.ndarray:
