@@ -10,6 +10,7 @@ import gendsl.models as zoo
 from gendsl.inference.engines import _flushing, flush_subnormals
 
 SUBNORMAL = 1e-40  # below float32's smallest normal, 1.18e-38
+needs_ftz = pytest.mark.skipif(not torch.set_flush_denormal(False), reason="this CPU has no flush-to-zero mode")
 
 
 def _product():
@@ -23,9 +24,8 @@ def flushing_off():
     torch.set_flush_denormal(False)
 
 
+@needs_ftz
 def test_flush_subnormals_restores_the_callers_setting(flushing_off):
-    if not torch.set_flush_denormal(False):
-        pytest.skip("this CPU has no flush-to-zero mode")
     assert _product() == pytest.approx(SUBNORMAL, rel=1e-3)  # subnormals kept by default
     with flush_subnormals():
         assert _flushing(torch) and _product() == 0.0
@@ -36,6 +36,7 @@ def test_flush_subnormals_restores_the_callers_setting(flushing_off):
     assert _flushing(torch)  # a caller who had it on keeps it on
 
 
+@needs_ftz
 def test_pyro_fit_and_queries_flush_subnormals_then_restore(flushing_off):
     seen = []
     model = zoo.vae(x_dim=6, z_dim=2, hidden=(8,))
