@@ -8,6 +8,7 @@ the ones `gendsl.nn.MADE` draws, so every implementation computes the same
 function):
 
 - torch:          hand-written PyTorch step (masked `F.linear`, BCE with logits)
+- torch-fused-adam: the same, with `torch.optim.Adam(fused=True)` as gendsl's Pyro backend uses
 - gendsl-pyro:    gendsl's Pyro-backend step (what `fit(backend="pyro")` runs)
 - pyro-svi:       plain `pyro.infer.SVI` + `Trace_ELBO` on `model.to_pyro()`
 - jax:            hand-written `jax.jit` step with optax

@@ -10,6 +10,7 @@ dequantised to `(x + u) / 2`. Each step scores the batch in one pass per
 layer (the density direction) and updates:
 
 - torch:          hand-written PyTorch (masked `F.linear`, the change of variables written out)
+- torch-fused-adam: the same, with `torch.optim.Adam(fused=True)` as gendsl's Pyro backend uses
 - gendsl-pyro:    gendsl's Pyro-backend step (what `fit(backend="pyro")` runs)
 - pyro-svi:       plain `pyro.infer.SVI` + `Trace_ELBO` on `model.to_pyro()` (no latents)
 - jax:            hand-written `jax.jit` step with optax

@@ -7,6 +7,7 @@ MNIST VAE: 784-200-200-(2x50) tanh encoder, 50-200-200-784 tanh decoder,
 Bernoulli likelihood, closed-form KL, Adam lr 1e-3, batch 100):
 
 - torch:         hand-written PyTorch step
+- torch-fused-adam: the same, with `torch.optim.Adam(fused=True)` as gendsl's Pyro backend uses
 - gendsl-pyro:   gendsl's Pyro-backend step (what `fit(backend="pyro")` runs)
 - pyro-svi:      plain `pyro.infer.SVI` + `Trace_ELBO` on `model.to_pyro()`
 - jax:           hand-written `jax.jit` step with optax

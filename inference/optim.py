@@ -103,12 +103,20 @@ class Adam:
 
     def torch(self, params: list):
         """``torch.optim.Adam`` (or ``AdamW`` with weight decay) over ``params``;
-        the schedule is applied by :meth:`torch_step`."""
+        the schedule is applied by :meth:`torch_step`.
+
+        The fused implementation (one kernel per parameter, on the CPU and on
+        CUDA) where every parameter allows it: the same update as the default
+        per-tensor loop, which on a Burda-size VAE spends more time in Python
+        and small kernels than in arithmetic (bench/RESULTS.md).
+        """
         import torch
 
+        fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params) or None
         if self.weight_decay:
-            return torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
-        return torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+            return torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay,
+                                     fused=fused)
+        return torch.optim.Adam(params, lr=self.lr, betas=self.betas, fused=fused)
 
     def torch_step(self, opt, step: int) -> None:
         """Clip, set this step's rate and take the step (no host synchronisation)."""
