@@ -194,8 +194,9 @@ def flush_subnormals():
     Subnormals (below 1.2e-38 in float32) arise in training, for instance as
     the gradients through IWAE particles whose normalised weights are tiny,
     and cost x86 CPUs dozens of cycles an operation: flushing them made an
-    IWAE-50 step on binarised MNIST 1.7-1.8x faster at initialisation (bench/RESULTS.md) and changes
-    values only below that threshold. The caller's setting is restored after.
+    IWAE-50 step on binarised MNIST 1.6-1.8x faster at initialisation
+    (bench/RESULTS.md) and changes values only below that threshold. The
+    caller's setting is restored after.
     """
     import torch
 

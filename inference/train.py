@@ -65,7 +65,7 @@ def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, 
         seed: seeds initialisation, batch order and sampling.
         device: ``"cpu"``/``"cuda"`` for Pyro; JAX's default device otherwise.
             On the CPU, Pyro's training and the fit's queries flush subnormal
-            floats to zero, as XLA does (an IWAE-50 step at initialisation runs 1.7-1.8x faster);
+            floats to zero, as XLA does (an IWAE-50 step at initialisation runs 1.6-1.8x faster);
             the caller's PyTorch setting is restored afterwards.
         progress: show a progress bar (default: when attached to a terminal).
         dtype: ``"float32"`` or ``"float64"``.
