@@ -3,6 +3,8 @@ side by side in one run."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 
 import numpy as np
@@ -51,25 +53,19 @@ BASELINE = {"torch": "torch", "torch-fused-adam": "torch", "gendsl-pyro": "torch
 GROUPS = [["torch", "torch-fused-adam", "gendsl-pyro", "pyro-svi"], ["jax", "gendsl-numpyro"]]
 
 
+@contextlib.contextmanager
 def fused_adam():
     """A context in which ``torch.optim.Adam`` builds the fused implementation,
     as gendsl's Pyro backend does: the hand-written step built inside it is the
     like-for-like baseline (the default one is what most hand-written loops use)."""
-    import contextlib
-    import functools
-
     import torch
 
-    @contextlib.contextmanager
-    def patched():
-        default = torch.optim.Adam
-        torch.optim.Adam = functools.partial(default, fused=True)
-        try:
-            yield
-        finally:
-            torch.optim.Adam = default
-
-    return patched()
+    default = torch.optim.Adam
+    torch.optim.Adam = functools.partial(default, fused=True)
+    try:
+        yield
+    finally:
+        torch.optim.Adam = default
 
 
 def parser(doc: str):
