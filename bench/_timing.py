@@ -3,8 +3,6 @@ side by side in one run."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import time
 
 import numpy as np
@@ -47,25 +45,40 @@ def median_step_ms(impls: dict, groups: list, n_rows: int, batch: int, rounds: i
     return {k: float(np.median(v)) * 1e3 for k, v in times.items() if v}
 
 
-# -- pieces both speed benchmarks share --------------------------------------------------
+# -- pieces the speed benchmarks share --------------------------------------------------
 BASELINE = {"torch": "torch", "torch-fused-adam": "torch", "gendsl-pyro": "torch", "pyro-svi": "torch",
-            "jax": "jax", "gendsl-numpyro": "jax"}
-GROUPS = [["torch", "torch-fused-adam", "gendsl-pyro", "pyro-svi"], ["jax", "gendsl-numpyro"]]
+            "torch-compile": "torch", "gendsl-pyro-compile": "torch", "jax": "jax", "gendsl-numpyro": "jax"}
+GROUPS = [["torch", "torch-fused-adam", "gendsl-pyro", "pyro-svi", "torch-compile", "gendsl-pyro-compile"],
+          ["jax", "gendsl-numpyro"]]
+#: (gendsl's implementation, the hand-written one it is like for like with)
+LIKE_FOR_LIKE = [("gendsl-pyro", "torch-fused-adam"), ("gendsl-pyro-compile", "torch-compile")]
 
 
-@contextlib.contextmanager
-def fused_adam():
-    """A context in which ``torch.optim.Adam`` builds the fused implementation,
-    as gendsl's Pyro backend does: the hand-written step built inside it is the
-    like-for-like baseline (the default one is what most hand-written loops use)."""
+def torch_loop(hand_written, x_all, lr, device, fused=False, compile=False):
+    """The training step a PyTorch user writes around a hand-written loss.
+
+    Args:
+        hand_written: ``device -> (loss(x), parameters)``, the benchmark's model.
+        fused: build ``torch.optim.Adam(fused=True)``, as gendsl's Pyro backend
+            does (most hand-written loops use the default).
+        compile: ``torch.compile`` the loss, as ``fit(compile=True)`` does.
+    """
     import torch
 
-    default = torch.optim.Adam
-    torch.optim.Adam = functools.partial(default, fused=True)
-    try:
-        yield
-    finally:
-        torch.optim.Adam = default
+    loss_fn, params = hand_written(device)
+    opt = torch.optim.Adam(params, lr=lr, fused=True if fused else None)
+    if compile:
+        loss_fn = torch.compile(loss_fn, dynamic=False)
+    x_all = torch.as_tensor(x_all, dtype=torch.float32, device=device)
+
+    def step(idx):
+        loss = loss_fn(x_all[torch.as_tensor(idx, device=device)])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return step
 
 
 def parser(doc: str):
@@ -78,18 +91,20 @@ def parser(doc: str):
     p.add_argument("--steps", type=int, default=20, help="timed steps per implementation per round")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--threads", type=int, default=0, help="PyTorch intra-op threads (0: its default)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="skip the torch.compile pair (hand-written and fit(compile=True)), which compiles first")
     p.add_argument("--keep-subnormals", action="store_true",
                    help="PyTorch's default arithmetic; otherwise every PyTorch implementation flushes "
                         "subnormals to zero, as fit(backend='pyro') does and XLA always does")
     return p
 
 
-def gendsl_step(model, objective, x_all, lr, backend, device):
-    """The training step ``model.fit(backend=...)`` runs."""
+def gendsl_step(model, objective, x_all, lr, backend, device, compile=False):
+    """The training step ``model.fit(backend=..., compile=...)`` runs."""
     from gendsl.inference.engines import make_engine
 
     engine = make_engine(model, backend, "float32", device if backend == "pyro" else None)
-    return engine.stepper(objective, {"x": x_all}, {}, lr, 0, model.init_params(0)).step
+    return engine.stepper(objective, {"x": x_all}, {}, lr, 0, model.init_params(0), compile=compile).step
 
 
 def pyro_svi_step(model, x_all, lr, device):
@@ -121,21 +136,23 @@ def report(med: dict, args) -> None:
           f"batch {args.batch}; {args.rounds * args.steps} timed steps each")
     print("| implementation | median step ms | ratio to hand-written |")
     print("|---|---|---|")
-    for name in ("torch", "torch-fused-adam", "gendsl-pyro", "pyro-svi", "jax", "gendsl-numpyro"):
+    for name in BASELINE:
         if name in med:
             print(f"| {name} | {med[name]:.3f} | {med[name] / med[BASELINE[name]]:.3f} |")
-    if "torch-fused-adam" in med and "gendsl-pyro" in med:
-        print(f"gendsl-pyro / torch-fused-adam (like for like): {med['gendsl-pyro'] / med['torch-fused-adam']:.3f}")
+    for ours, theirs in LIKE_FOR_LIKE:
+        if ours in med and theirs in med:
+            print(f"{ours} / {theirs} (like for like): {med[ours] / med[theirs]:.3f}")
 
 
 def main(doc: str, make_model, make_objective, torch_step, jax_step, prepare=None) -> None:
-    """A speed benchmark's whole run: the five implementations of one model,
+    """A speed benchmark's whole run: every implementation of one model,
     timed side by side on binarised MNIST, then the table.
 
     Args:
         make_model: ``gendsl.models -> Model``.
         make_objective: ``gendsl.inference -> Objective``.
-        torch_step, jax_step: ``(x, lr[, device]) -> step(row_indices)``, hand-written.
+        torch_step: ``device -> (loss(x), parameters)``, hand-written (see :func:`torch_loop`).
+        jax_step: ``(x, lr) -> step(row_indices)``, hand-written.
         prepare: ``x -> x`` applied to the binarised images first (e.g. dequantisation).
     """
     args = parser(doc).parse_args()
@@ -154,14 +171,15 @@ def main(doc: str, make_model, make_objective, torch_step, jax_step, prepare=Non
         x = prepare(x)
     lr = 1e-3
     model, objective = make_model(zoo), make_objective(inference)
-    with fused_adam():
-        fused = torch_step(x, lr, args.device)
     impls = {
-        "torch": torch_step(x, lr, args.device),
-        "torch-fused-adam": fused,
+        "torch": torch_loop(torch_step, x, lr, args.device),
+        "torch-fused-adam": torch_loop(torch_step, x, lr, args.device, fused=True),
         "gendsl-pyro": gendsl_step(model, objective, x, lr, "pyro", args.device),
         "pyro-svi": pyro_svi_step(model, x, lr, args.device),
         "jax": jax_step(x, lr),
         "gendsl-numpyro": gendsl_step(model, objective, x, lr, "numpyro", args.device),
     }
+    if not args.no_compile:
+        impls["torch-compile"] = torch_loop(torch_step, x, lr, args.device, fused=True, compile=True)
+        impls["gendsl-pyro-compile"] = gendsl_step(model, objective, x, lr, "pyro", args.device, compile=True)
     report(median_step_ms(impls, GROUPS, len(x), args.batch, args.rounds, args.steps), args)

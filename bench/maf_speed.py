@@ -15,6 +15,9 @@ layer (the density direction) and updates:
 - pyro-svi:       plain `pyro.infer.SVI` + `Trace_ELBO` on `model.to_pyro()` (no latents)
 - jax:            hand-written `jax.jit` step with optax
 - gendsl-numpyro: gendsl's NumPyro-backend step (what `fit(backend="numpyro")` runs)
+- torch-compile:  the torch-fused-adam step with its loss `torch.compile`d
+- gendsl-pyro-compile: what `fit(backend="pyro", compile=True)` runs
+  (the pair is skipped with `--no-compile`)
 
 Prints the median step time of each and its ratio to the hand-written step
 of its framework.
@@ -49,7 +52,7 @@ def _dequantise(x):
     return ((x + np.random.default_rng(0).random(x.shape)) / 2).astype("float32")
 
 
-def torch_maf(x_all, lr, device):
+def torch_maf(device):
     import torch
     import torch.nn.functional as F
 
@@ -57,8 +60,6 @@ def torch_maf(x_all, lr, device):
     masks = [[torch.as_tensor(m, device=device) for m in pair] for pair in _masks()]
     nets = [(torch.nn.Linear(D, HIDDEN).to(device), torch.nn.Linear(HIDDEN, 2 * D).to(device))
             for _ in range(LAYERS)]
-    opt = torch.optim.Adam([p for pair in nets for layer in pair for p in layer.parameters()], lr=lr)
-    x_all = torch.as_tensor(x_all, dtype=torch.float32, device=device)
 
     def log_prob(y):
         log_det = 0.0
@@ -73,14 +74,10 @@ def torch_maf(x_all, lr, device):
                 y = y.flip(-1)
         return (-0.5 * y * y).sum(-1) - 0.5 * D * math.log(2 * math.pi) - log_det
 
-    def step(idx):
-        loss = -log_prob(x_all[torch.as_tensor(idx, device=device)]).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
+    def loss(x):
+        return -log_prob(x).mean()
 
-    return step
+    return loss, [p for pair in nets for layer in pair for p in layer.parameters()]
 
 
 def jax_maf(x_all, lr):

@@ -31,7 +31,7 @@ import _timing  # noqa: E402
 K = 50
 
 
-def torch_iwae(x_all, lr, k=K):
+def torch_iwae(device, k=K):
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -39,12 +39,9 @@ def torch_iwae(x_all, lr, k=K):
     torch.manual_seed(0)
     enc = nn.Sequential(nn.Linear(784, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 100))
     dec = nn.Sequential(nn.Linear(50, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 784))
-    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=lr)
-    x_all = torch.as_tensor(x_all, dtype=torch.float32)
     half_log_2pi = 0.5 * math.log(2 * math.pi)
 
-    def step(idx):
-        x = x_all[torch.as_tensor(idx)]
+    def loss(x):
         loc, log_scale = enc(x).chunk(2, -1)
         eps = torch.randn((k,) + loc.shape)
         z = loc + log_scale.exp() * eps
@@ -52,13 +49,9 @@ def torch_iwae(x_all, lr, k=K):
         log_pz = -(0.5 * z**2 + half_log_2pi).sum(-1)
         log_qz = -(0.5 * eps**2 + log_scale + half_log_2pi).sum(-1)
         bound = torch.logsumexp(log_px + log_pz - log_qz, 0) - math.log(k)
-        loss = -bound.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
+        return -bound.mean()
 
-    return step
+    return loss, [*enc.parameters(), *dec.parameters()]
 
 
 def with_subnormals(step, flush: bool):
@@ -90,8 +83,8 @@ def main():
     model = zoo.vae(x_dim=784, z_dim=50, hidden=(200, 200), activation="tanh")
     impls = {}
     for flush, tag in ((False, "kept"), (True, "flushed")):
-        with _timing.fused_adam():  # like for like: gendsl's Pyro backend uses the fused Adam
-            impls[f"torch, {tag}"] = with_subnormals(torch_iwae(x, 1e-3), flush)
+        # like for like: gendsl's Pyro backend uses the fused Adam
+        impls[f"torch, {tag}"] = with_subnormals(_timing.torch_loop(torch_iwae, x, 1e-3, "cpu", fused=True), flush)
         gendsl = _timing.gendsl_step(model, inference.IWAE(k=K), x, 1e-3, "pyro", "cpu")
         impls[f"gendsl-pyro, {tag}"] = with_subnormals(gendsl, flush)
     med = _timing.median_step_ms(impls, [list(impls)], len(x), args.batch, args.rounds, args.steps)

@@ -12,6 +12,9 @@ Bernoulli likelihood, closed-form KL, Adam lr 1e-3, batch 100):
 - pyro-svi:      plain `pyro.infer.SVI` + `Trace_ELBO` on `model.to_pyro()`
 - jax:           hand-written `jax.jit` step with optax
 - gendsl-numpyro: gendsl's NumPyro-backend step (what `fit(backend="numpyro")` runs)
+- torch-compile:  the torch-fused-adam step with its loss `torch.compile`d
+- gendsl-pyro-compile: what `fit(backend="pyro", compile=True)` runs
+  (the pair is skipped with `--no-compile`)
 
 Rounds interleave the implementations of one framework (PyTorch group, then
 JAX group); each step is timed to completion (CUDA synchronised / JAX
@@ -30,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _timing  # noqa: E402
 
 
-def torch_vae(x_all, lr, device):
+def torch_vae(device):
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -38,23 +41,16 @@ def torch_vae(x_all, lr, device):
     torch.manual_seed(0)
     enc = nn.Sequential(nn.Linear(784, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 100)).to(device)
     dec = nn.Sequential(nn.Linear(50, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 784)).to(device)
-    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=lr)
-    x_all = torch.as_tensor(x_all, dtype=torch.float32, device=device)
 
-    def step(idx):
-        x = x_all[torch.as_tensor(idx, device=device)]
+    def loss(x):
         loc, log_scale = enc(x).chunk(2, -1)
         scale = log_scale.exp()
         z = loc + scale * torch.randn_like(loc)
         rec = -F.binary_cross_entropy_with_logits(dec(z), x, reduction="none").sum(-1)
         kl = 0.5 * (loc**2 + scale**2 - 1).sum(-1) - log_scale.sum(-1)
-        loss = -(rec - kl).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
+        return -(rec - kl).mean()
 
-    return step
+    return loss, [*enc.parameters(), *dec.parameters()]
 
 
 def jax_vae(x_all, lr):

@@ -168,7 +168,7 @@ def _fit(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     options = _settings(args.opt, "--opt")
     optimiser = {"lr_schedule": args.lr_schedule, "warmup": args.warmup, "weight_decay": args.weight_decay,
-                 "clip_norm": args.clip_norm, "ema": args.ema}
+                 "clip_norm": args.clip_norm, "ema": args.ema, "compile": args.compile}
     config = {"model": args.model, "hyper": hyper, "data": args.data, "objective": args.objective,
               "options": options, "backend": args.backend, "device": args.device, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, **optimiser}
@@ -320,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")
     fit.add_argument("--ema", type=float, default=None, help="keep and save a moving average of the weights")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--compile", action="store_true",
+                     help="pyro backend: compile the training loss with torch.compile (numpyro's is always compiled)")
     fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter")
     fit.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="objective option (k=5)")
     fit.add_argument("--out", required=True, help="run folder")

@@ -230,10 +230,15 @@ class _Autoregressive(Bijector):
         self.__post_init__()
 
     def made(self) -> MADE:
-        """The conditioner: a MADE giving ``(shift, raw log-scale)`` per coordinate."""
-        with _detached():
-            return MADE(self.name, self.dim, hidden=self.hidden, params_per_dim=2, ordering=self.ordering,
-                        activation=self.activation, seed=self.seed)
+        """The conditioner: a MADE giving ``(shift, raw log-scale)`` per coordinate
+        (built once: a training step asks for it every run)."""
+        made = self.__dict__.get("_made")
+        if made is None:
+            with _detached():
+                made = MADE(self.name, self.dim, hidden=self.hidden, params_per_dim=2, ordering=self.ordering,
+                            activation=self.activation, seed=self.seed)
+            object.__setattr__(self, "_made", made)  # not a field: equality and hashing ignore it
+        return made
 
     def param_shapes(self) -> dict:
         return self.made().param_shapes()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import types
+import warnings
 
 import numpy as np
 
@@ -63,14 +65,16 @@ class Engine:
     def params_out(self, params: dict) -> dict:
         return {k: np.asarray(self.backend.to_numpy(v), dtype=np.float64) for k, v in params.items()}
 
-    def stepper(self, objective, data, missing, optim, seed, params, ema=None):
+    def stepper(self, objective, data, missing, optim, seed, params, ema=None, compile=False):
         """The optimiser state and one compiled/eager training step (keeping an
         exponential moving average of the parameters when ``ema`` is a decay);
-        ``optim`` is an :class:`~gendsl.inference.optim.Adam` or a constant learning rate."""
+        ``optim`` is an :class:`~gendsl.inference.optim.Adam` or a constant learning rate.
+        ``compile``: compile the loss (PyTorch's ``torch.compile``; a JAX step
+        is always compiled)."""
         raise NotImplementedError
 
     def train(self, objective, data, missing, epochs, batch_size, optim, seed, params, progress, callback=None,
-              checkpoint=None, checkpoint_every=1, resume=False, run=None, ema=None):
+              checkpoint=None, checkpoint_every=1, resume=False, run=None, ema=None, compile=False):
         """Minibatch epochs; the loss is read back once per epoch.
 
         Args:
@@ -82,17 +86,18 @@ class Engine:
             run: header fields identifying the run (checked on resume).
             ema: the decay of a moving average of the parameters, which is
                 then what snapshots, callbacks and the result hold.
+            compile: compile the training loss (see :meth:`stepper`).
 
         Returns:
             ``(params, history)``; raises ``_Stop`` on a non-finite loss.
         """
         with self._numerics():
             return self._train(objective, data, missing, epochs, batch_size, optim, seed, params, progress, callback,
-                               checkpoint, checkpoint_every, resume, run, ema)
+                               checkpoint, checkpoint_every, resume, run, ema, compile)
 
     def _train(self, objective, data, missing, epochs, batch_size, optim, seed, params, progress, callback,
-               checkpoint, checkpoint_every, resume, run, ema):
-        stepper = self.stepper(objective, data, missing, optim, seed, params, ema)
+               checkpoint, checkpoint_every, resume, run, ema, compile=False):
+        stepper = self.stepper(objective, data, missing, optim, seed, params, ema, compile)
         rng = np.random.default_rng(seed)
         n = _rows(data, self.lowered)
         history = {"epoch_loss": [], "step_loss": []}
@@ -273,20 +278,35 @@ class TorchEngine(Engine):
     def _numerics(self):
         return flush_subnormals()
 
-    def stepper(self, objective, data, missing, optim, seed, params, ema=None):
+    def stepper(self, objective, data, missing, optim, seed, params, ema=None, compile=False):
         import torch
 
         torch.manual_seed(seed)
         if getattr(objective, "game", False):
+            if compile:
+                raise GendslError(
+                    f"compile=True compiles one loss per step, and the {objective.name!r} objective alternates "
+                    f"two players' losses; train it with compile=False")
             return _TorchGameStepper(self, objective, data, missing, Adam.of(optim), params, ema)
-        return _TorchStepper(self, objective, data, missing, Adam.of(optim), params, ema)
+        return _TorchStepper(self, objective, data, missing, Adam.of(optim), params, ema, compile)
 
 
 class _TorchStepper:
     """Eager PyTorch: unconstrained leaves, ``torch.optim.Adam`` (``AdamW``
-    with weight decay); ``self.t`` counts steps for the learning-rate schedule."""
+    with weight decay); ``self.t`` counts steps for the learning-rate schedule.
 
-    def __init__(self, engine, objective, data, missing, optim, params, ema=None):
+    With ``compile``, the loss (model, guide and objective: everything the
+    interpreter does in Python each step) is compiled by ``torch.compile``
+    into one graph, as a hand-written ``torch.compile`` loop would be. The
+    first step's batch size is the compiled one; before compiling, one
+    untracked pass (no gradient, PyTorch's random state forked) fills the
+    lowered program's caches of constants, so the graph reads them instead
+    of building them. A step of another size (an epoch's last, shorter
+    batch) runs eagerly rather than recompiling. ``compiled_steps`` counts
+    the compiled ones.
+    """
+
+    def __init__(self, engine, objective, data, missing, optim, params, ema=None, compile=False):
         import torch
 
         self.torch, self.engine, self.objective = torch, engine, objective
@@ -301,15 +321,62 @@ class _TorchStepper:
         self.n, self.device, self.rng = _rows(data, lowered), device, engine.backend.rng(None)
         self.decay, self.count = ema, 0
         self.avg = None if ema is None else {k: v.detach().clone() for k, v in self.u.items()}
+        self.compile, self.compiled, self.compiled_rows, self.compiled_steps = bool(compile), None, None, 0
 
     def _optimisers(self, optim):
         return optim.torch(list(self.u.values()))
+
+    def _loss(self, u, batch, masks):
+        return self.objective.loss(self.lowered, self.lowered.constrain(u), batch, masks, self.n, self.rng)
+
+    def _own_loss(self):
+        """``self._loss`` on a code object of its own: ``torch.compile`` keeps its
+        graphs per code object, at most ``recompile_limit`` (8) of them, so one
+        code object shared by every model a process trains would leave the
+        ninth to run eagerly."""
+        fn = _TorchStepper._loss
+        own = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__,
+                                 fn.__closure__)
+        return types.MethodType(own, self)
+
+    def _compiled_loss(self, rows, batch, masks):
+        """The loss through the compiled graph, or ``None`` where this step runs eagerly."""
+        torch = self.torch
+        if self.compiled_rows is None:
+            self.compiled_rows = rows
+        if rows != self.compiled_rows:
+            return None
+        if self.compiled is not None:
+            loss = self._run_compiled(batch, masks)
+        else:
+            with torch.no_grad(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                self._loss(self.u, batch, masks)
+            self.compiled = torch.compile(self._own_loss(), dynamic=False)
+            try:
+                loss = self._run_compiled(batch, masks)
+            except Exception as err:  # nothing was updated yet: the run is intact
+                raise GendslError(
+                    f"compile=True: torch.compile could not compile the {self.objective.name!r} loss of model "
+                    f"{self.engine.model.name!r} ({type(err).__name__}: {str(err).strip().splitlines()[0][:300]}); "
+                    f"train it with compile=False (on the CPU, torch.compile also needs a C++ compiler such "
+                    f"as gcc)") from err
+        self.compiled_steps += 1
+        return loss
+
+    def _run_compiled(self, batch, masks):
+        with warnings.catch_warnings():
+            # where the graph breaks, torch.compile reads .grad of the intermediate tensors
+            # it is handed (and PyTorch warns that non-leaf tensors have none)
+            warnings.filterwarnings("ignore", message="The .grad attribute of a Tensor that is not a leaf")
+            return self.compiled(self.u, batch, masks)
 
     def step(self, idx):
         idx = self.torch.as_tensor(idx, device=self.device)
         batch = {k: v[idx] for k, v in self.full.items()}
         masks = {k: m[idx] for k, m in self.masks.items()}
-        loss = self.objective.loss(self.lowered, self.lowered.constrain(self.u), batch, masks, self.n, self.rng)
+        loss = self._compiled_loss(idx.shape[0], batch, masks) if self.compile else None
+        if loss is None:
+            loss = self._loss(self.u, batch, masks)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.torch_step(self.opt, self.t)
@@ -527,7 +594,8 @@ class JaxEngine(Engine):
         dev = self._device()
         return arr if dev is None else jax.device_put(arr, dev)
 
-    def stepper(self, objective, data, missing, optim, seed, params, ema=None):
+    def stepper(self, objective, data, missing, optim, seed, params, ema=None, compile=False):
+        # every JAX step is compiled (jax.jit): compile changes nothing here
         if getattr(objective, "game", False):
             return _JaxGameStepper(self, objective, data, missing, Adam.of(optim), seed, params, ema)
         return _JaxStepper(self, objective, data, missing, Adam.of(optim), seed, params, ema)

@@ -8,7 +8,7 @@
 # Then with the device tool, carrying that folder:
 #     run(command="bash scripts/device-checks.sh checks", carry=[".device"], timeout_s=590)
 #         GPU tests (device="cuda" under Pyro, JAX's GPU under NumPyro), the VAE
-#         step timings side by side on the GPU, and a 2-epoch IWAE-50 probe that
+#         step timings side by side on the GPU (eager and torch.compile pairs), and a 2-epoch IWAE-50 probe that
 #         says how long an epoch takes there
 #     run(command="bash scripts/device-checks.sh iwae50 EPOCHS", carry=[".device"], timeout_s=590)
 #         IWAE k=50 on binarised MNIST for EPOCHS epochs (cosine schedule), test NLL
@@ -41,9 +41,9 @@ numpyro.__version__, pyro.__version__, jax.devices())"; } 2>&1 | tee "$OUT/machi
 
 checks() {
     install
-    timeout 180 python3 -m pytest -q -p no:cacheprovider -o addopts="" -m gpu -rs \
+    timeout 160 python3 -m pytest -q -p no:cacheprovider -o addopts="" -m gpu -rs \
         tests/inference/test_devices.py 2>&1 | tee "$OUT/gpu-tests.txt"
-    timeout 180 python3 bench/vae_speed.py --data "$DEV/binarized_mnist.npz" --device cuda --rounds 5 \
+    timeout 250 python3 bench/vae_speed.py --data "$DEV/binarized_mnist.npz" --device cuda --rounds 5 \
         --steps 50 2>&1 | tee "$OUT/vae-speed.txt"
     timeout 150 python3 bench/vae_mnist.py --data "$DEV/binarized_mnist.npz" --objective iwae --k 50 \
         --epochs 2 --backend numpyro --test-rows 500 --eval-k 1000 --out /tmp/probe 2>&1 | tee "$OUT/iwae50-probe.txt"

@@ -713,6 +713,13 @@ class PyroBackend(Backend):
     def sample(self, d, rng, shape):
         return d.rsample(shape) if d.has_rsample else d.sample(shape)
 
+    @torch.compiler.disable
+    def enumerate_support(self, d):
+        """As every backend does; outside a compiled graph, because Pyro tags the
+        support tensor with a Python attribute (which ``torch.compile`` cannot
+        trace) and the support is a constant anyway."""
+        return d.enumerate_support(expand=False)
+
     def kl(self, q, p):
         fast = _kl_normal(q, p)
         if fast is not None:
