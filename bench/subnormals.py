@@ -37,13 +37,13 @@ def torch_iwae(device, k=K):
     from torch import nn
 
     torch.manual_seed(0)
-    enc = nn.Sequential(nn.Linear(784, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 100))
-    dec = nn.Sequential(nn.Linear(50, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 784))
+    enc = nn.Sequential(nn.Linear(784, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 100)).to(device)
+    dec = nn.Sequential(nn.Linear(50, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 784)).to(device)
     half_log_2pi = 0.5 * math.log(2 * math.pi)
 
     def loss(x):
         loc, log_scale = enc(x).chunk(2, -1)
-        eps = torch.randn((k,) + loc.shape)
+        eps = torch.randn((k,) + loc.shape, device=loc.device)
         z = loc + log_scale.exp() * eps
         log_px = -F.binary_cross_entropy_with_logits(dec(z), x.expand(k, -1, -1), reduction="none").sum(-1)
         log_pz = -(0.5 * z**2 + half_log_2pi).sum(-1)

@@ -85,6 +85,24 @@ def _kl_normal(q, p):
     return kl.sum(tuple(range(-events, 0))) if events else kl
 
 
+def _bernoulli_log_prob(d, value):
+    """``d.log_prob(value)`` for a Bernoulli (plain or ``Independent``), else ``None``.
+
+    The same numbers as torch's, summed over the event dimensions before the
+    sign is flipped: torch negates every element first, which for an IWAE's
+    ``(k, batch, pixels)`` likelihood is a pass over the largest tensor of the
+    step, forward and backward.
+    """
+    events = 0
+    if type(d) is pdist.Independent:
+        events, d = d.reinterpreted_batch_ndims, d.base_dist
+    if type(d) is not pdist.Bernoulli or not torch.is_tensor(value):
+        return None
+    logits, value = torch.broadcast_tensors(d.logits, value.to(d.logits.dtype))
+    nll = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
+    return -(nll.sum(tuple(range(-events, 0))) if events else nll)
+
+
 def _getitem(x, *index):
     return x[index if len(index) != 1 else index[0]]
 
@@ -712,6 +730,10 @@ class PyroBackend(Backend):
     # -- distributions ------------------------------------------------------------------
     def sample(self, d, rng, shape):
         return d.rsample(shape) if d.has_rsample else d.sample(shape)
+
+    def log_prob(self, d, value):
+        fast = _bernoulli_log_prob(d, value)
+        return d.log_prob(value) if fast is None else fast
 
     @torch.compiler.disable
     def enumerate_support(self, d):
