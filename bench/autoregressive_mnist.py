@@ -67,6 +67,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--backend", default="pyro", choices=["pyro", "numpyro"])
     parser.add_argument("--device", default=None)
+    parser.add_argument("--compile", action="store_true", help="pyro backend: fit(compile=True)")
     parser.add_argument("--train-rows", type=int, default=None, help="fewer rows for a smoke run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", default=None,
@@ -106,7 +107,7 @@ def main():
     fit = model.fit(train, backend=args.backend, device=args.device, epochs=args.epochs * args.rounds,
                     batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint=checkpoint, resume=True,
                     init=init, callback=validate, lr_schedule=args.lr_schedule, warmup=args.warmup,
-                    weight_decay=args.weight_decay, ema=args.ema)
+                    weight_decay=args.weight_decay, ema=args.ema, compile=args.compile)
     train_s = time.perf_counter() - start
     fit_best = gd.load(best_path)
     start = time.perf_counter()
@@ -120,7 +121,7 @@ def main():
     result = {
         "model": args.model, "hidden": args.hidden, "num_masks": args.num_masks, "ordering": args.ordering, "direct": args.direct,
         "backend": args.backend, "lr": args.lr, "lr_schedule": args.lr_schedule, "warmup": args.warmup,
-        "weight_decay": args.weight_decay, "ema": args.ema, "init": args.init,
+        "weight_decay": args.weight_decay, "ema": args.ema, "init": args.init, "compile": args.compile,
         "device": args.device or "default", "epochs": len(fit.history["epoch_loss"]),
         "best_epochs": min(history, key=lambda h: h["valid_nll"])["epochs"],
         "validation": history, "test_nll": round(nll, 2), "published": PUBLISHED[args.model],

@@ -71,19 +71,23 @@ class Fitted:
         return self.engine._no_grad()
 
     # -- queries ----------------------------------------------------------------------------
-    def log_prob(self, data) -> np.ndarray:
+    def log_prob(self, data, batch_size: int = 1000) -> np.ndarray:
         """Exact log-likelihood of each row, discrete latents summed out.
 
-        Terms outside the row plate (global sites) are not included.
+        Terms outside the row plate (global sites) are not included. Rows are
+        scored ``batch_size`` at a time (a NADE on MNIST holds ``batch x 784 x
+        hidden`` numbers while it scores).
         """
         from .train import as_data
 
         data = as_data(self.model, data)
         self._check_exact(data)
-        batch, missing = self._prepare(data)
-        with self._no_grad():
-            rows, _ = self.engine.log_prob_rows(self.engine.params_in(self.params), batch, missing)
-        return self._np(rows)
+        params = self.engine.params_in(self.params)
+        if self.engine.lowered.row is None:  # no row plate: one joint term, scored whole
+            batch, missing = self._prepare(data)
+            with self._no_grad():
+                return self._np(self.engine.log_prob_rows(params, batch, missing)[0])
+        return self._rows_in_batches(data, lambda b, m: self.engine.log_prob_rows(params, b, m)[0], batch_size)
 
     def bits_per_dim(self, data) -> float:
         """``-mean(log_prob) / (d log 2)``: the average negative log-likelihood

@@ -187,6 +187,25 @@ def test_log_prob_of_784_pixels_is_one_network_pass(name, backend, monkeypatch):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_log_prob_scores_rows_in_batches(backend, monkeypatch):
+    """A NADE scoring 10,000 MNIST images at once would hold 10,000 x 784 x 500
+    hidden units (16 GB): log_prob scores ``batch_size`` rows at a time, to the same numbers."""
+    model = zoo.nade(x_dim=20, hidden=8)
+    x = (np.random.default_rng(0).random((23, 20)) < 0.3).astype(float)
+    fit = Fitted(model, backend, model.init_params(0))
+    whole = fit.log_prob(x)
+    sizes, original = [], autoregressive.chain_log_prob
+
+    def recording(backend_, net, spec, family, x_, mask):
+        sizes.append(x_.shape[0])
+        return original(backend_, net, spec, family, x_, mask)
+
+    monkeypatch.setattr(autoregressive, "chain_log_prob", recording)
+    np.testing.assert_allclose(fit.log_prob(x, batch_size=10), whole, rtol=1e-6)
+    assert set(sizes) == {10, 3}  # (a jitted query traces each size once)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_mask_ensemble_trains(backend):
     x = (np.random.default_rng(0).random((200, 8)) < np.linspace(0.1, 0.9, 8)).astype(float)
     model = zoo.made(x_dim=8, hidden=(16,), num_masks=3, ordering="random")
