@@ -38,6 +38,13 @@ def compile_calls(monkeypatch):
     return calls
 
 
+def _graphs():
+    """Graphs dynamo has compiled in this process (a fallback to eager adds none)."""
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
 @pytest.fixture
 def compiled_steps(monkeypatch):
     """Counts the training steps that ran through a compiled graph."""
@@ -66,8 +73,10 @@ def test_compiled_fit_trains_as_the_eager_fit(vae_and_data, compile_calls, compi
     model, x = vae_and_data
     kw = dict(objective="elbo", epochs=3, batch_size=100, lr=1e-2, progress=False)
     eager = model.fit(x, **kw)
+    graphs = _graphs()
     compiled = model.fit(x, compile=True, **kw)
     assert len(compile_calls) == 1 and compiled_steps[0] == 6  # fit compiled its loss once, ran 2 of 3 steps on it ...
+    assert _graphs() > graphs
     # ... and drew the same noise (the compiled graph uses PyTorch's generator), so only rounding differs
     np.testing.assert_allclose(compiled.history["step_loss"], eager.history["step_loss"], rtol=1e-4)
     for name, value in eager.params.items():
@@ -196,8 +205,10 @@ def test_every_zoo_model_compiles(name, compiled_steps):
         x = {"x": x, "y": rng.integers(0, 3, ROWS)}
     model, fit = make(), dict(epochs=2, batch_size=100, progress=False, **kw)
     eager = model.fit(x, **fit)
+    graphs = _graphs()
     compiled = model.fit(x, compile=True, **fit)
-    assert compiled_steps[0] == 4  # two full batches of three in each of two epochs
+    assert compiled_steps[0] == 4  # two full batches of three in each of two epochs ...
+    assert _graphs() > graphs  # ... through a graph of their own (dynamo's cache limit never makes them eager)
     if name in OTHER_DRAWS:
         assert model.fit(x, compile=True, **fit).history["step_loss"] == compiled.history["step_loss"]  # seeded
         assert np.all(np.isfinite(compiled.history["step_loss"]))
