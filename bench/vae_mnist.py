@@ -45,6 +45,7 @@ def main():
     parser.add_argument("--ema", type=float, default=None, help="evaluate a moving average of the weights")
     parser.add_argument("--backend", default="pyro", choices=["pyro", "numpyro"])
     parser.add_argument("--device", default=None)
+    parser.add_argument("--compile", action="store_true", help="pyro backend: fit(compile=True)")
     parser.add_argument("--test-rows", type=int, default=10000)
     parser.add_argument("--eval-k", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
@@ -69,7 +70,7 @@ def main():
     else:
         fit = model.fit(train, objective=args.objective, backend=args.backend, device=args.device,
                         epochs=args.epochs, batch_size=100, lr=args.lr, lr_schedule=args.lr_schedule,
-                        warmup=args.warmup, ema=args.ema, seed=args.seed,
+                        warmup=args.warmup, ema=args.ema, seed=args.seed, compile=args.compile,
                         checkpoint=checkpoint, resume=True, **options)
         fit.save(os.path.join(args.out, "fit.npz"))
     train_s = time.perf_counter() - start
@@ -82,7 +83,7 @@ def main():
     k = args.k if args.objective == "iwae" else 1
     result = {
         "objective": args.objective, "k": k, "epochs": args.epochs, "backend": args.backend,
-        "lr": args.lr, "lr_schedule": args.lr_schedule, "ema": args.ema,
+        "lr": args.lr, "lr_schedule": args.lr_schedule, "ema": args.ema, "compile": args.compile,
         "device": args.device or "default", "test_rows": len(test), "eval_k": args.eval_k,
         "test_nll": round(nll, 2), "published": PUBLISHED.get((args.objective, k)),
         "train_s": None if args.eval_only else round(train_s, 1), "eval_s": round(eval_s, 1), "machine": platform.processor() or "cpu",
