@@ -14,7 +14,7 @@ import gendsl.inference as inference
 import gendsl.models as zoo
 from gendsl.errors import GendslError
 from gendsl import data
-from gendsl.inference.engines import _TorchStepper, make_engine
+from gendsl.inference.engines import make_engine
 
 ROWS = 250  # batches of 100, 100 and 50: the last, shorter one runs eagerly
 
@@ -43,20 +43,6 @@ def _graphs():
     from torch._dynamo.utils import counters
 
     return counters["stats"]["unique_graphs"]
-
-
-@pytest.fixture
-def compiled_steps(monkeypatch):
-    """Counts the training steps that ran through a compiled graph."""
-    count, real = [0], _TorchStepper._compiled_loss
-
-    def counting(self, rows, batch, masks):
-        loss = real(self, rows, batch, masks)
-        count[0] += loss is not None
-        return loss
-
-    monkeypatch.setattr(_TorchStepper, "_compiled_loss", counting)
-    return count
 
 
 def _steps(model, x, objective, compile, sizes):

@@ -55,25 +55,16 @@ def test_vae_trains_on_cuda_and_scores_as_on_cpu():
 
 @pytest.mark.gpu
 @cuda
-def test_compiled_training_on_cuda_runs_compiled_and_learns(monkeypatch):
+def test_compiled_training_on_cuda_runs_compiled_and_learns(compiled_steps):
     """fit(compile=True) on the GPU: the loss runs through the compiled graph
     (torch.compile with Triton kernels) and the VAE learns as the eager one does."""
     from gendsl import data
-    from gendsl.inference.engines import _TorchStepper
 
-    compiled, real = [0], _TorchStepper._compiled_loss
-
-    def counting(self, rows, batch, masks):
-        loss = real(self, rows, batch, masks)
-        compiled[0] += loss is not None
-        return loss
-
-    monkeypatch.setattr(_TorchStepper, "_compiled_loss", counting)
     x = data.digits(kind="binary")[:500]
     model = zoo.vae(x_dim=64, z_dim=4, hidden=(32,))
     kw = dict(backend="pyro", device="cuda", epochs=20, batch_size=100, lr=3e-3, progress=False)
     eager, fast = model.fit(x, **kw), model.fit(x, compile=True, **kw)
-    assert compiled[0] == 100  # every step: 500 rows are five full batches
+    assert compiled_steps[0] == 100  # every step: 500 rows are five full batches
     assert fast.history["epoch_loss"][-1] < fast.history["epoch_loss"][0] - 5
     # the compiled graph draws its own noise on the GPU, so compare where training ends, not step by step
     assert abs(fast.history["epoch_loss"][-1] - eager.history["epoch_loss"][-1]) < 1.0
