@@ -19,7 +19,7 @@ import numpy as np
 
 from ..nn import MADE, NADE
 
-__all__ = ["FORWARDS", "chain_log_prob", "conditional_log_prob", "draw", "net_input", "positions"]
+__all__ = ["FORWARDS", "NADEForward", "chain_log_prob", "conditional_log_prob", "draw", "net_input", "positions"]
 
 _CONSTS: dict = {}
 
@@ -59,43 +59,68 @@ def made_forward(backend, spec: MADE, params: dict, prefix: str):
     return forward
 
 
-def nade_forward(backend, spec: NADE, params: dict, prefix: str):
-    """``forward(x, mask=None)``: NADE's shared-weight recursion, vectorised.
+class NADEForward:
+    """NADE's network: ``forward(x, mask=None)`` in one vectorised pass, and
+    the ``O(x_dim * hidden)`` recursion that sampling runs position by position.
 
     In ordering position ``i``, ``a_i = c + sum_{j < i} W[:, o_j] x_{o_j}``
     is an exclusive cumulative sum over positions, so the hidden states of
     every conditional come from one ``cumsum`` of shape ``(..., x_dim, hidden)``
     (of the inputs shifted by one position, behind a constant 1 that carries ``c``).
+    A sampler instead keeps ``a`` and adds one column per drawn input
+    (:meth:`start`, :meth:`output`, :meth:`advance`, all in ordering positions).
     """
-    ops, act = backend.ops, backend.activations[spec.activation]
-    d, h, p = spec.x_dim, spec.hidden, spec.params_per_dim
-    w_in, c = params[prefix + "in.weight"], params[prefix + "in.bias"]
-    w_out = ops["reshape"](params[prefix + "out.weight"], (d, p, h))
-    b_out = ops["reshape"](params[prefix + "out.bias"], (d, p))
-    order = spec.orderings[0]
-    natural = bool(np.array_equal(order, np.arange(d)))
-    inverse = np.argsort(order)
-    if not natural:  # everything in ordering positions
-        w_in = ops["getitem"](w_in, slice(None), order)
-        w_out = ops["getitem"](w_out, order)
-        b_out = ops["getitem"](b_out, order)
-    # the sum is exclusive, so position i adds input i-1: shift the inputs right by one and
-    # let a constant 1 in front carry the bias, so one cumsum gives every a_i
-    w_shift = ops["concatenate"](ops["expand_dims"](c, 0), ops["getitem"](ops["transpose"](w_in), slice(None, -1)),
-                                 axis=0)                 # (d, h): rows c, W[:, o_0], ..., W[:, o_{d-2}]
 
-    def forward(x, mask=None):
-        if not natural:
-            x = ops["getitem"](x, Ellipsis, order)
+    def __init__(self, backend, spec: NADE, params: dict, prefix: str):
+        ops = self.ops = backend.ops
+        self.act = backend.activations[spec.activation]
+        d, h, p = spec.x_dim, spec.hidden, spec.params_per_dim
+        w_in, self.c = params[prefix + "in.weight"], params[prefix + "in.bias"]
+        w_out = ops["reshape"](params[prefix + "out.weight"], (d, p, h))
+        b_out = ops["reshape"](params[prefix + "out.bias"], (d, p))
+        self.order = spec.orderings[0]
+        self.natural = bool(np.array_equal(self.order, np.arange(d)))
+        self.inverse = np.argsort(self.order)
+        if not self.natural:  # everything in ordering positions
+            w_in = ops["getitem"](w_in, slice(None), self.order)
+            w_out = ops["getitem"](w_out, self.order)
+            b_out = ops["getitem"](b_out, self.order)
+        self.w_cols, self.w_out, self.b_out = ops["transpose"](w_in), w_out, b_out   # (d, h), (d, p, h), (d, p)
+        # the sum is exclusive, so position i adds input i-1: shift the inputs right by one and
+        # let a constant 1 in front carry the bias, so one cumsum gives every a_i
+        self.w_shift = ops["concatenate"](ops["expand_dims"](self.c, 0),
+                                          ops["getitem"](self.w_cols, slice(None, -1)), axis=0)
+
+    def __call__(self, x, mask=None):
+        ops = self.ops
+        if not self.natural:
+            x = ops["getitem"](x, Ellipsis, self.order)
         x_shift = ops["concatenate"](ops["ones_like"](ops["getitem"](x, Ellipsis, slice(None, 1))),
                                      ops["getitem"](x, Ellipsis, slice(None, -1)), axis=-1)
-        hidden = act(ops["cumsum"](ops["expand_dims"](x_shift, -1) * w_shift, axis=-2))   # (..., d, h)
-        out = ops["einsum"]("...dh,dph->...dp", hidden, w_out) + b_out
-        if not natural:
-            out = ops["getitem"](out, Ellipsis, inverse, slice(None))
+        hidden = self.act(ops["cumsum"](ops["expand_dims"](x_shift, -1) * self.w_shift, axis=-2))   # (..., d, h)
+        out = ops["einsum"]("...dh,dph->...dp", hidden, self.w_out) + self.b_out
+        if not self.natural:
+            out = ops["getitem"](out, Ellipsis, self.inverse, slice(None))
         return out
 
-    return forward
+    def start(self, like):
+        """``a_0 = c`` for every row of ``like`` (shape ``(..., x_dim)``): ``(..., hidden)``."""
+        return self.ops["zeros_like"](self.ops["getitem"](like, Ellipsis, slice(None, 1))) + self.c
+
+    def output(self, a, i):
+        """The network's output for ordering position ``i``: ``(..., 1, params_per_dim)``."""
+        ops = self.ops
+        out = ops["matmul"](self.act(a), ops["transpose"](ops["take0"](self.w_out, i))) + ops["take0"](self.b_out, i)
+        return ops["expand_dims"](out, -2)
+
+    def advance(self, a, i, value):
+        """``a_{i+1}``: ``a_i`` plus input ``i``'s column times its value (``(..., 1)``)."""
+        return a + value * self.ops["take0"](self.w_cols, i)
+
+
+def nade_forward(backend, spec: NADE, params: dict, prefix: str):
+    """``forward(x, mask=None)``: NADE's shared-weight recursion, vectorised (:class:`NADEForward`)."""
+    return NADEForward(backend, spec, params, prefix)
 
 
 # network spec type -> functional forward builder (FVSBN is a MADE without hidden layers)

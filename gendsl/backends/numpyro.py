@@ -480,6 +480,8 @@ class JaxAutoregressive(ndist.Distribution):
         def forward(x, m):
             return net(autoregressive.net_input(BACKEND, family, x, spec), m)
 
+        if isinstance(net, autoregressive.NADEForward):  # NADE's O(dH) recursion inside lax.scan
+            return self._sample_recursion(key, shape)
         if self.mask is not None or m_count == 1:
             m = 0 if self.mask is None else self.mask
             pos_rows = jnp.take(jnp.asarray(pos), m, axis=0) if not isinstance(m, int) else pos[m]
@@ -504,6 +506,23 @@ class JaxAutoregressive(ndist.Distribution):
             return jnp.where(pos_rows == i, cand, x), k
 
         x, _ = jax.lax.fori_loop(0, d, body, (jnp.zeros(shape + (d,), self.like), key))
+        return x.astype(jnp.int32) if family == "Categorical" else x
+
+    def _sample_recursion(self, key, shape):
+        net, family, spec = self.net, self.family, self.spec
+
+        def body(carry, i):
+            a, k = carry
+            k, ku, kn = jax.random.split(k, 3)
+            value = autoregressive.draw(
+                BACKEND, family, net.output(a, i),
+                lambda s: jax.random.uniform(ku, s, self.like, minval=1e-12),
+                lambda s: jax.random.normal(kn, s, self.like))   # (..., 1)
+            return (net.advance(a, i, autoregressive.net_input(BACKEND, family, value, spec)), k), value[..., 0]
+
+        start = net.start(jnp.zeros(shape + (spec.x_dim,), self.like))
+        _, columns = jax.lax.scan(body, (start, key), jnp.arange(spec.x_dim))
+        x = jnp.moveaxis(columns, 0, -1)[..., net.inverse]
         return x.astype(jnp.int32) if family == "Categorical" else x
 
 

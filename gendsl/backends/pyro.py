@@ -225,8 +225,11 @@ class TorchMasked(torch.nn.Module):
         _add_parameters(self, spec.param_shapes())
 
     def forward(self, x, mask=None):
-        params = dict(self.named_parameters())
-        return autoregressive.forward_for(self.spec)(BACKEND, self.spec, params, "")(x, mask)
+        return self.functional()(x, mask)
+
+    def functional(self):
+        """The network as gendsl's functional forward over this module's parameters."""
+        return autoregressive.forward_for(self.spec)(BACKEND, self.spec, dict(self.named_parameters()), "")
 
 
 def _add_parameters(module: torch.nn.Module, shapes: dict) -> None:
@@ -559,6 +562,14 @@ class TorchAutoregressive(pdist.TorchDistribution):
             groups = [(which == m, m) for m in range(self.spec.num_masks)]
         uniform = lambda s: torch.rand(s, dtype=dtype, device=device)  # noqa: E731
         normal = lambda s: torch.randn(s, dtype=dtype, device=device)  # noqa: E731
+        net = self.net.functional() if isinstance(self.net, TorchMasked) else self.net
+        if isinstance(net, autoregressive.NADEForward):  # NADE's O(dH) recursion, one position at a time
+            a, columns = net.start(x), []
+            for i in range(d):
+                value = autoregressive.draw(BACKEND, self.family, net.output(a, i), uniform, normal)   # (n, 1)
+                columns.append(value)
+                a = net.advance(a, i, autoregressive.net_input(BACKEND, self.family, value, self.spec))
+            groups, x = [], torch.cat(columns, dim=-1)[:, torch.as_tensor(net.inverse, device=device)]
         for rows, m in groups:
             xs = x[rows]
             for i in range(d):

@@ -9,7 +9,7 @@ from scipy import stats
 import gendsl as gd
 import gendsl.models as zoo
 from gendsl import dist, nn
-from gendsl.backends import autoregressive
+from gendsl.backends import autoregressive, get_backend
 from gendsl.inference import Fitted
 
 BACKENDS = ["pyro", "numpyro"]
@@ -114,6 +114,55 @@ def test_nade_equals_its_recursion_in_numpy(backend):
             expected[n] += row[dim] * logit - np.logaddexp(0, logit)
             a = a + p["nade.in.weight"][:, dim] * row[dim]
     np.testing.assert_allclose(fit.log_prob(x), expected, rtol=1e-10)
+
+
+NADE_FAMILIES = {"bernoulli": dict(), "categorical": dict(family="categorical", n_levels=4)}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("family, params_per_dim", [("Bernoulli", 1), ("Categorical", 4), ("NormalMixture", 9)])
+def test_nade_sampling_recursion_reproduces_the_vectorised_pass(family, params_per_dim, backend):
+    """Fed the data position by position, the O(dH) recursion that sampling
+    runs gives every conditional's output exactly as the one-pass ``cumsum``."""
+    d, order = 6, (4, 0, 5, 2, 1, 3)
+    spec = nn.NADE("nade", d, hidden=5, params_per_dim=params_per_dim, ordering=order)
+    rng = np.random.default_rng(0)
+    be = get_backend(backend)
+    f64 = be.float_dtype("float64")
+    params = {k: be.asarray(rng.normal(size=shape), like=f64) for k, shape in spec.param_shapes().items()}
+    net = autoregressive.forward_for(spec)(be, spec, params, "")
+    assert isinstance(net, autoregressive.NADEForward)
+    x = rng.normal(size=(7, d)) if family == "NormalMixture" else rng.integers(0, 2, size=(7, d)).astype(float)
+    inputs = autoregressive.net_input(be, family, be.asarray(x, like=f64), spec)
+    whole = be.to_numpy(net(inputs))
+    a = net.start(inputs)
+    for i, dim in enumerate(order):
+        np.testing.assert_allclose(be.to_numpy(net.output(a, i))[:, 0], whole[:, dim], rtol=1e-10, atol=1e-12)
+        a = net.advance(a, i, inputs[:, dim:dim + 1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("family", sorted(NADE_FAMILIES))
+def test_nade_samples_in_a_random_ordering_pass_a_chi_square_test(family, backend):
+    d = 3 if family == "categorical" else 4
+    levels = 4 if family == "categorical" else 2
+    model = zoo.nade(x_dim=d, hidden=5, ordering=(2, 0, 3, 1)[:d] if d == 4 else (2, 0, 1), **NADE_FAMILIES[family])
+    fit = _random_fit(model, backend, seed=4, scale=1.5)
+    states = np.array(list(itertools.product(range(levels), repeat=d)), dtype=float)
+    probs = np.exp(fit.log_prob(states))
+    x = fit.sample(20000, seed=11)["x"]
+    counts = np.bincount((x @ levels ** np.arange(d - 1, -1, -1)).astype(int), minlength=levels ** d)
+    assert stats.chisquare(counts, probs * len(x)).pvalue > 1e-3
+
+
+def test_nade_sampling_of_784_pixels_runs_the_recursion(monkeypatch):
+    """Sampling a 784-pixel NADE never runs the whole network (that is O(d^2 H))."""
+    calls = []
+    monkeypatch.setattr(autoregressive.NADEForward, "__call__",
+                        lambda self, x, mask=None: calls.append(x.shape) or pytest.fail("whole pass"))
+    fit = _random_fit(zoo.nade(x_dim=784, hidden=20), "pyro", scale=0.1)
+    x = fit.sample(3, seed=0)["x"]
+    assert x.shape == (3, 784) and set(np.unique(x)) <= {0.0, 1.0} and not calls
 
 
 def test_categorical_and_mixture_chains_normalise():
