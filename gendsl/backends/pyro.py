@@ -651,6 +651,9 @@ class _TorchRNG:
         return None
 
 
+_ENUMERATE = None  # PyroBackend.enumerate_support's function, outside any compiled graph
+
+
 class PyroBackend(Backend):
     """PyTorch arrays, Pyro distributions.
 
@@ -746,12 +749,15 @@ class PyroBackend(Backend):
         fast = _bernoulli_log_prob(d, value)
         return d.log_prob(value) if fast is None else fast
 
-    @torch.compiler.disable
     def enumerate_support(self, d):
         """As every backend does; outside a compiled graph, because Pyro tags the
         support tensor with a Python attribute (which ``torch.compile`` cannot
         trace) and the support is a constant anyway."""
-        return d.enumerate_support(expand=False)
+        global _ENUMERATE
+        if _ENUMERATE is None:  # made on first use: torch.compiler.disable imports dynamo (seconds),
+            # which an eager run never needs; a compiled step's eager warm-up pass makes it before tracing
+            _ENUMERATE = torch.compiler.disable(lambda d: d.enumerate_support(expand=False))
+        return _ENUMERATE(d)
 
     def kl(self, q, p):
         fast = _kl_normal(q, p)
