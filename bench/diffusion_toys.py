@@ -7,7 +7,7 @@ held-out points (different seeds). `sklearn.mixture.GaussianMixture(8,
 covariance_type="full")` is fit on the training points and sampled; the
 chain (`gendsl.models.ddpm`: TimeMLP 128-128-128, T = 1000, linear schedule)
 is trained with `denoising` (Adam, batch 256, lr 1e-3 for half the epochs,
-3e-4 and 1e-4 for a quarter each, keeping a moving average of the weights
+3e-4 and 1e-4 for a quarter each, or `--lr-schedule cosine` from 1e-3; keeping a moving average of the weights
 with decay `--ema`, which is what is sampled) and sampled ancestrally (1000 steps) and
 with DDIM (50 steps, eta = 0). Samples of 10,000 points are compared with
 the held-out points by the unbiased squared MMD (Gaussian kernel; one
@@ -43,11 +43,14 @@ BOUNDS = {"moons": (-1.5, 2.5, -1.0, 1.5), "eight_gaussians": (-2.6, 2.6, -2.6, 
           "checkerboard": (-4.2, 4.2, -4.2, 4.2), "spirals": (-4.0, 4.0, -3.6, 3.6)}
 
 
-def train(x, backend, epochs, seed, ema):
+def train(x, backend, epochs, seed, ema, batch_size=256, schedule="steps"):
     model = zoo.ddpm(x_dim=2, hidden=(128, 128, 128), steps=1000)
+    if schedule == "cosine":  # one run, lr 1e-3 decayed to zero
+        return model.fit(x, backend=backend, epochs=epochs, batch_size=batch_size, lr=1e-3, lr_schedule="cosine",
+                         seed=seed, progress=False, ema=ema)
     fit = None
     for lr, share in ((1e-3, 0.5), (3e-4, 0.25), (1e-4, 0.25)):
-        fit = model.fit(x, backend=backend, epochs=max(1, round(epochs * share)), batch_size=256, lr=lr,
+        fit = model.fit(x, backend=backend, epochs=max(1, round(epochs * share)), batch_size=batch_size, lr=lr,
                         seed=seed, progress=False, init=None if fit is None else fit.params, ema=ema)
     return fit
 
@@ -58,6 +61,9 @@ def main():
     parser.add_argument("--draws", type=int, default=5, help="independent samples per model")
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the weights' moving average; 0 for none")
     parser.add_argument("--backend", default="numpyro", choices=["pyro", "numpyro"])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr-schedule", default="steps", choices=["steps", "cosine"],
+                        help="steps: 1e-3, 3e-4, 1e-4 for 1/2, 1/4, 1/4 of the epochs; cosine: 1e-3 decayed to 0")
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--n", type=int, default=10_000, help="samples per model and held-out points")
     parser.add_argument("--out", default="docs/img/diffusion")
@@ -74,7 +80,8 @@ def main():
         h = mmd(held_out, held_out[::-1], seed=0).bandwidth  # the median heuristic on held-out points
         gmm = GaussianMixture(8, covariance_type="full", n_init=3, random_state=0).fit(x)
         start = time.perf_counter()
-        fit = train(x, args.backend, args.epochs, seed=0, ema=args.ema or None)
+        fit = train(x, args.backend, args.epochs, seed=0, ema=args.ema or None, batch_size=args.batch_size,
+                    schedule=args.lr_schedule)
         train_s = time.perf_counter() - start
         samplers = {
             "true distribution": lambda s: data.load(name, n=args.n, seed=100 + s, **DATASETS[name]),
