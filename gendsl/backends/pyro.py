@@ -554,30 +554,40 @@ class TorchAutoregressive(pdist.TorchDistribution):
         shape = tuple(sample_shape) + tuple(self.batch_shape)
         d, n = self.spec.x_dim, int(np.prod(shape, dtype=np.int64))
         x = torch.zeros((n, d), dtype=dtype, device=device)
-        pos = torch.as_tensor(autoregressive.positions(self.spec), device=device)
-        if self.mask is not None or self.spec.num_masks == 1:
-            groups = [(slice(None), 0 if self.mask is None else self.mask)]
-        else:  # the mixture over masks: each row draws its mask
-            which = torch.randint(self.spec.num_masks, (n,), device=device)
-            groups = [(which == m, m) for m in range(self.spec.num_masks)]
         uniform = lambda s: torch.rand(s, dtype=dtype, device=device)  # noqa: E731
         normal = lambda s: torch.randn(s, dtype=dtype, device=device)  # noqa: E731
         net = self.net.functional() if isinstance(self.net, TorchMasked) else self.net
-        if isinstance(net, autoregressive.NADEForward):  # NADE's O(dH) recursion, one position at a time
-            a, columns = net.start(x), []
-            for i in range(d):
-                value = autoregressive.draw(BACKEND, self.family, net.output(a, i), uniform, normal)   # (n, 1)
-                columns.append(value)
-                a = net.advance(a, i, autoregressive.net_input(BACKEND, self.family, value, self.spec))
-            groups, x = [], torch.cat(columns, dim=-1)[:, torch.as_tensor(net.inverse, device=device)]
+        if isinstance(net, autoregressive.NADEForward):  # NADE's O(dH) recursion
+            x = self._sample_recursion(net, x, uniform, normal)
+        else:
+            x = self._sample_passes(x, uniform, normal)
+        x = x.reshape(shape + (d,))
+        return x.long() if self.family == "Categorical" else x
+
+    def _sample_passes(self, x, uniform, normal):
+        """One network pass per position, keeping that position's draw."""
+        pos = torch.as_tensor(autoregressive.positions(self.spec), device=x.device)
+        if self.mask is not None or self.spec.num_masks == 1:
+            groups = [(slice(None), 0 if self.mask is None else self.mask)]
+        else:  # the mixture over masks: each row draws its mask
+            which = torch.randint(self.spec.num_masks, (x.shape[0],), device=x.device)
+            groups = [(which == m, m) for m in range(self.spec.num_masks)]
         for rows, m in groups:
             xs = x[rows]
-            for i in range(d):
+            for i in range(self.spec.x_dim):
                 out = self.net(autoregressive.net_input(BACKEND, self.family, xs, self.spec), m)
                 xs = torch.where(pos[m] == i, autoregressive.draw(BACKEND, self.family, out, uniform, normal), xs)
             x[rows] = xs
-        x = x.reshape(shape + (d,))
-        return x.long() if self.family == "Categorical" else x
+        return x
+
+    def _sample_recursion(self, net, x, uniform, normal):
+        """NADE: keep the running sum, one output and one added column per position."""
+        a, columns = net.start(x), []
+        for i in range(self.spec.x_dim):
+            value = autoregressive.draw(BACKEND, self.family, net.output(a, i), uniform, normal)   # (n, 1)
+            columns.append(value)
+            a = net.advance(a, i, autoregressive.net_input(BACKEND, self.family, value, self.spec))
+        return torch.cat(columns, dim=-1)[:, torch.as_tensor(net.inverse, device=x.device)]
 
 
 class TorchVectorQuantized(pdist.TorchDistribution):
