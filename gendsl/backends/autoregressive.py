@@ -118,13 +118,8 @@ class NADEForward:
         return a + value * self.ops["take0"](self.w_cols, i)
 
 
-def nade_forward(backend, spec: NADE, params: dict, prefix: str):
-    """``forward(x, mask=None)``: NADE's shared-weight recursion, vectorised (:class:`NADEForward`)."""
-    return NADEForward(backend, spec, params, prefix)
-
-
 # network spec type -> functional forward builder (FVSBN is a MADE without hidden layers)
-FORWARDS = {MADE: made_forward, NADE: nade_forward}
+FORWARDS = {MADE: made_forward, NADE: NADEForward}
 
 
 def forward_for(spec):

@@ -473,6 +473,8 @@ class JaxAutoregressive(ndist.Distribution):
 
     def sample(self, key, sample_shape=()):
         shape = tuple(sample_shape) + tuple(self.batch_shape)
+        if isinstance(self.net, autoregressive.NADEForward):  # NADE's O(dH) recursion inside lax.scan
+            return self._sample_recursion(key, shape)
         d, m_count = self.spec.x_dim, self.spec.num_masks
         pos = autoregressive.positions(self.spec)
         family, spec, net = self.family, self.spec, self.net
@@ -480,8 +482,6 @@ class JaxAutoregressive(ndist.Distribution):
         def forward(x, m):
             return net(autoregressive.net_input(BACKEND, family, x, spec), m)
 
-        if isinstance(net, autoregressive.NADEForward):  # NADE's O(dH) recursion inside lax.scan
-            return self._sample_recursion(key, shape)
         if self.mask is not None or m_count == 1:
             m = 0 if self.mask is None else self.mask
             pos_rows = jnp.take(jnp.asarray(pos), m, axis=0) if not isinstance(m, int) else pos[m]
