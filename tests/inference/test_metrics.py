@@ -97,6 +97,38 @@ def test_mmd_reads_1d_input_as_column():
     assert mmd(x, y, bandwidth=1.0) == mmd(x[:, None], y[:, None], bandwidth=1.0)
 
 
+@pytest.mark.parametrize("d, h", [(1, 0.5), (1, 2.0), (2, 0.5), (2, 1.2), (3, 2.5)])
+def test_mmd_spectral_sums_equal_the_tiles(d, h):
+    rng = np.random.default_rng(d)
+    x, y = rng.normal(size=(3000, d)), rng.normal(0.2, 1.1, size=(2500, d))
+    x, y = x - 0.1, y - 0.1
+    sums = metrics._spectral_sums(x, y, h, when_cheaper=False)
+    assert sums is not None
+    tiles = [metrics._kernel_sum(a, b, h, 2048) for a, b in ((x, x), (y, y), (x, y))]
+    assert sums == pytest.approx(tiles, rel=1e-12)
+
+
+def test_mmd_spectral_path_is_taken_and_agrees(monkeypatch):
+    # 2-D samples spanning a few bandwidths: mmd must not build a single kernel tile
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(0, 3, size=(6000, 2)), rng.uniform(0.1, 3, size=(5000, 2))
+    expected = metrics._mmd2(x, y, 1.3, spectral=False)
+
+    def no_tiles(*args):
+        raise AssertionError("tiled kernel sum used")
+
+    monkeypatch.setattr(metrics, "_kernel_sum", no_tiles)
+    assert mmd(x, y, bandwidth=1.3).mmd2 == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_mmd_falls_back_to_tiles_when_the_rule_cannot_span_the_data():
+    assert metrics._hermite_rule(200.0) is None  # 200 bandwidths: no rule of 256 nodes holds
+    x, y = _normal_pair(n=300, seed=9)
+    assert metrics._spectral_sums(x, y, 0.01) is None
+    assert metrics._spectral_sums(x[:, :1].repeat(4, 1), y[:, :1].repeat(4, 1), 1.0) is None  # 4 features
+    assert mmd(x, y, bandwidth=0.01).mmd2 == pytest.approx(_direct_mmd2(x, y, 0.01), abs=1e-12)
+
+
 # --------------------------------------------------------------------------
 # Sliced Wasserstein
 
