@@ -7,22 +7,29 @@ held-out points (different seeds). `sklearn.mixture.GaussianMixture(8,
 covariance_type="full")` is fit on the training points and sampled; the
 chain (`gendsl.models.ddpm`: TimeMLP 128-128-128, T = 1000, linear schedule)
 is trained with `denoising` (Adam, batch 256, lr 1e-3 for half the epochs,
-3e-4 and 1e-4 for a quarter each, or `--lr-schedule cosine` from 1e-3; keeping a moving average of the weights
-with decay `--ema`, which is what is sampled) and sampled ancestrally (1000 steps) and
-with DDIM (50 steps, eta = 0). Samples of 10,000 points are compared with
+3e-4 and 1e-4 for a quarter each, or `--lr-schedule cosine` from 1e-3;
+keeping a moving average of the weights with decay `--ema`, which is what
+is sampled) and sampled ancestrally (1000 steps) and with DDIM (50 steps,
+eta = 0). Each draw of `--samples` points (default 10,000) is compared with
 the held-out points by the unbiased squared MMD (Gaussian kernel; one
 bandwidth per data set, the median heuristic on the held-out points, so the
-rows are comparable). One draw of 10,000 points gives an MMD whose spread is
-as large as the differences between good models, so every figure is the mean
-over `--draws` independent draws (with its standard error); the first column
-does the same for fresh draws of the true distribution, the floor a perfect
-model would reach (make_moons and the eight Gaussians place their points
-evenly, so two of their samples are closer than two independent ones, and
-this floor is below zero). The median bandwidth is wide (the data's own
-scale), so the kernel sees little beyond the first moments; every MMD is
-also reported at a quarter of it, where shape matters. Prints one Markdown
-row per data set and writes
-`<dataset>.png`: histograms of the held-out data and of one draw of each.
+rows are comparable); every figure is the mean over `--draws` independent
+draws, with its standard error. The first column does the same for fresh
+draws of the true distribution: what a perfect model scores, up to the
+held-out set's own luck (the expectation is conditional on those 10,000
+points, so it need not be zero) and, for moons, the even placement of
+`make_moons` points along the arcs (an even draw of n points sits about
+(1 - E k) / n below an independent one: -4 x 1e-5 at n = 10,000).
+
+The median bandwidth is wide (the data's own scale), so the kernel sees
+little beyond the first moments, and good models differ there by less than
+one draw's spread at 10,000 points (about 4 x 1e-5 per draw); that spread
+falls as 1 / n, so `--samples 1000000` resolves differences of 0.05 x 1e-5
+(the MMD of 2-D samples is linear-time, see `gendsl.inference.metrics.mmd`).
+Every MMD is also reported at a quarter of the bandwidth, where shape
+matters. `--fits DIR` keeps the trained chains. Prints one Markdown row per
+data set and writes `<dataset>.png`: histograms of the held-out data and of
+one draw of each.
 """
 
 from __future__ import annotations
@@ -30,10 +37,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from types import SimpleNamespace
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+import gendsl as gd
 import gendsl.models as zoo
 from gendsl import data, plots
 from gendsl.inference.metrics import mmd
@@ -55,6 +64,40 @@ def train(x, backend, epochs, seed, ema, batch_size=256, schedule="steps"):
     return fit
 
 
+def gmm_expected_mmd2(gmm, y, h):
+    """The GMM's MMD^2 to ``y`` in expectation over its draws, in closed form.
+
+    For Gaussians, E k(a, b) = h^d |S + h^2 I|^(-1/2) exp(-m' (S + h^2 I)^-1 m / 2)
+    with a - b ~ N(m, S), so E k(X, X') and E k(X, y_j) are sums over pairs of
+    components; the unbiased estimate's expectation is E k(X, X') - 2 mean_j
+    E k(X, y_j) + (the held-out points' own U-statistic).
+    """
+    w, mu, cov = gmm.weights_, gmm.means_, gmm.covariances_
+    d, eye = mu.shape[1], h * h * np.eye(mu.shape[1])
+
+    def smoothed(c, diff):  # E exp(-|a - b|^2 / 2h^2) for a - b ~ N(diff, c), rows of diff
+        q = np.einsum("...i,ij,...j->...", diff, np.linalg.inv(c + eye), diff)
+        return h**d / np.sqrt(np.linalg.det(c + eye)) * np.exp(-0.5 * q)
+
+    kxx = sum(w[i] * w[j] * smoothed(cov[i] + cov[j], mu[i] - mu[j]) for i in range(len(w)) for j in range(len(w)))
+    kxy = sum(w[i] * smoothed(cov[i], y - mu[i]).mean() for i in range(len(w)))
+    # against a copy moved 1000 bandwidths away (cross kernel exactly 0), MMD^2 is twice y's U-statistic
+    kyy = mmd(y, y + 1e3 * h, bandwidth=h).mmd2 / 2.0
+    return kxx - 2.0 * kxy + kyy
+
+
+def closed_forms(name, gmm, held_out, h):
+    """One line: the GMM's expected MMD^2 (and the true distribution's, where it is a Gaussian mixture)."""
+    line = (f"{name}: in expectation over draws (closed form), x 1e5: GMM (8) {gmm_expected_mmd2(gmm, held_out, h) * 1e5:.3f}"
+            f" at h, {gmm_expected_mmd2(gmm, held_out, h / 4) * 1e5:.3f} at h / 4")
+    if name == "eight_gaussians":  # the data set is itself an equal mixture of eight known Gaussians
+        truth = SimpleNamespace(weights_=np.full(8, 1 / 8), means_=np.asarray(data.EIGHT_GAUSSIANS_CENTRES, float),
+                                covariances_=np.tile(np.eye(2) * data.EIGHT_GAUSSIANS_STD**2, (8, 1, 1)))
+        line += (f"; true distribution {gmm_expected_mmd2(truth, held_out, h) * 1e5:.3f} at h, "
+                 f"{gmm_expected_mmd2(truth, held_out, h / 4) * 1e5:.3f} at h / 4")
+    return line
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=600)
@@ -65,29 +108,48 @@ def main():
     parser.add_argument("--lr-schedule", default="steps", choices=["steps", "cosine"],
                         help="steps: 1e-3, 3e-4, 1e-4 for 1/2, 1/4, 1/4 of the epochs; cosine: 1e-3 decayed to 0")
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
-    parser.add_argument("--n", type=int, default=10_000, help="samples per model and held-out points")
+    parser.add_argument("--n", type=int, default=10_000, help="held-out points")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="points in each draw of each model (default: as many as held-out points)")
     parser.add_argument("--out", default="docs/img/diffusion")
+    parser.add_argument("--fits", default=None,
+                        help="folder of trained chains: <dataset>.npz is loaded when there, else trained and saved")
+    parser.add_argument("--closed-form-only", action="store_true",
+                        help="print only the expected MMDs that have a closed form (no chain is trained or sampled)")
     args = parser.parse_args()
+    samples = args.samples or args.n
     os.makedirs(args.out, exist_ok=True)
-    print("MMD^2 x 1e5 to the held-out points, mean ± standard error over the draws\n")
-    names = ("true distribution", "GMM (8, full)", "DDPM, 1000 steps", "DDIM, 50 steps")
-    print(f"| data set | bandwidth h | {' | '.join(names)} | at h / 4: {' | '.join(names)} | epochs | train s "
-          f"| sample s (1000 / 50) |")
-    print("|---|---|" + "---|" * 8 + "---|---|---|")
+    if not args.closed_form_only:
+        print("MMD^2 x 1e5 to the held-out points, mean ± standard error over the draws\n")
+        names = ("true distribution", "GMM (8, full)", "DDPM, 1000 steps", "DDIM, 50 steps")
+        print(f"| data set | bandwidth h | {' | '.join(names)} | at h / 4: {' | '.join(names)} | epochs | train s "
+              f"| sample s (1000 / 50) |")
+        print("|---|---|" + "---|" * 8 + "---|---|---|")
+    exact = []
     for name in args.datasets:
         x = data.load(name, n=20_000, seed=0, **DATASETS[name]).astype(np.float64)
         held_out = data.load(name, n=args.n, seed=1, **DATASETS[name]).astype(np.float64)
         h = mmd(held_out, held_out[::-1], seed=0).bandwidth  # the median heuristic on held-out points
         gmm = GaussianMixture(8, covariance_type="full", n_init=3, random_state=0).fit(x)
+        exact.append(closed_forms(name, gmm, held_out, h))
+        if args.closed_form_only:
+            continue
+        saved = os.path.join(args.fits, f"{name}.npz") if args.fits else None
         start = time.perf_counter()
-        fit = train(x, args.backend, args.epochs, seed=0, ema=args.ema or None, batch_size=args.batch_size,
-                    schedule=args.lr_schedule)
-        train_s = time.perf_counter() - start
+        if saved and os.path.exists(saved):
+            fit, train_s = gd.load(saved).to(args.backend), float("nan")  # trained by an earlier run
+        else:
+            fit = train(x, args.backend, args.epochs, seed=0, ema=args.ema or None, batch_size=args.batch_size,
+                        schedule=args.lr_schedule)
+            train_s = time.perf_counter() - start
+            if saved:
+                os.makedirs(args.fits, exist_ok=True)
+                fit.save(saved)
         samplers = {
-            "true distribution": lambda s: data.load(name, n=args.n, seed=100 + s, **DATASETS[name]),
-            "GMM (8)": lambda s: gmm.set_params(random_state=100 + s).sample(args.n)[0],
-            "DDPM (1000)": lambda s: fit.sample(args.n, seed=s)["x"],
-            "DDIM (50)": lambda s: fit.sample(args.n, seed=s, sampler="ddim", steps=50)["x"],
+            "true distribution": lambda s: data.load(name, n=samples, seed=100 + s, **DATASETS[name]),
+            "GMM (8)": lambda s: gmm.set_params(random_state=100 + s).sample(samples)[0],
+            "DDPM (1000)": lambda s: fit.sample(samples, seed=s)["x"],
+            "DDIM (50)": lambda s: fit.sample(samples, seed=s, sampler="ddim", steps=50)["x"],
         }
         scores, seconds, first = {}, {}, {}
         for label, draw in samplers.items():
@@ -103,9 +165,11 @@ def main():
             scores[label] = (values.mean(0), values.std(0, ddof=1) / np.sqrt(len(values)))
         panels = {"held-out data": held_out, **{k: v for k, v in first.items() if k != "true distribution"}}
         plots.density_row(panels, os.path.join(args.out, f"{name}.png"), bounds=BOUNDS[name], title=f"{name}: samples")
-        row = " | ".join(f"{m[i] * 1e5:.1f} ± {se[i] * 1e5:.1f}" for i in (0, 1) for m, se in scores.values())
-        print(f"| {name} | {h:.3f} | {row} | {args.epochs} | {train_s:.0f} "
+        row = " | ".join(f"{m[i] * 1e5:.2f} ± {se[i] * 1e5:.2f}" for i in (0, 1) for m, se in scores.values())
+        trained = "loaded" if np.isnan(train_s) else f"{train_s:.0f}"
+        print(f"| {name} | {h:.3f} | {row} | {args.epochs} | {trained} "
               f"| {seconds['DDPM (1000)']:.1f} / {seconds['DDIM (50)']:.1f} |", flush=True)
+    print(("" if args.closed_form_only else "\n") + "\n".join(exact))
 
 
 if __name__ == "__main__":
