@@ -114,6 +114,8 @@ def main():
     parser.add_argument("--out", default="docs/img/diffusion")
     parser.add_argument("--fits", default=None,
                         help="folder of trained chains: <dataset>.npz is loaded when there, else trained and saved")
+    parser.add_argument("--standardise", action="store_true",
+                        help="train the chain on the training points scaled to zero mean and unit variance")
     parser.add_argument("--closed-form-only", action="store_true",
                         help="print only the expected MMDs that have a closed form (no chain is trained or sampled)")
     args = parser.parse_args()
@@ -134,13 +136,16 @@ def main():
         exact.append(closed_forms(name, gmm, held_out, h))
         if args.closed_form_only:
             continue
-        saved = os.path.join(args.fits, f"{name}.npz") if args.fits else None
+        # the chain models standardised points when asked (its N(0, I) end then has the data's scale)
+        loc, scale = (x.mean(0), x.std(0)) if args.standardise else (0.0, 1.0)
+        tag = "-standardised" if args.standardise else ""
+        saved = os.path.join(args.fits, f"{name}{tag}.npz") if args.fits else None
         start = time.perf_counter()
         if saved and os.path.exists(saved):
             fit, train_s = gd.load(saved).to(args.backend), float("nan")  # trained by an earlier run
         else:
-            fit = train(x, args.backend, args.epochs, seed=0, ema=args.ema or None, batch_size=args.batch_size,
-                        schedule=args.lr_schedule)
+            fit = train((x - loc) / scale, args.backend, args.epochs, seed=0, ema=args.ema or None,
+                        batch_size=args.batch_size, schedule=args.lr_schedule)
             train_s = time.perf_counter() - start
             if saved:
                 os.makedirs(args.fits, exist_ok=True)
@@ -148,8 +153,8 @@ def main():
         samplers = {
             "true distribution": lambda s: data.load(name, n=samples, seed=100 + s, **DATASETS[name]),
             "GMM (8)": lambda s: gmm.set_params(random_state=100 + s).sample(samples)[0],
-            "DDPM (1000)": lambda s: fit.sample(samples, seed=s)["x"],
-            "DDIM (50)": lambda s: fit.sample(samples, seed=s, sampler="ddim", steps=50)["x"],
+            "DDPM (1000)": lambda s: loc + scale * fit.sample(samples, seed=s)["x"],
+            "DDIM (50)": lambda s: loc + scale * fit.sample(samples, seed=s, sampler="ddim", steps=50)["x"],
         }
         scores, seconds, first = {}, {}, {}
         for label, draw in samplers.items():
