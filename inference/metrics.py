@@ -215,10 +215,10 @@ def _spectral_sums(x: np.ndarray, y: np.ndarray, h: float, when_cheaper: bool = 
     d = x.shape[1]
     if d > _SPECTRAL_MAX_DIM:
         return None
-    pooled = np.concatenate([x, y])
+    span = np.maximum(x.max(0), y.max(0)) - np.minimum(x.min(0), y.min(0))  # (d,) the largest |a - b| per feature
     rules = []
     for dim in range(d):
-        rule = _hermite_rule(float(np.ptp(pooled[:, dim])) / h)
+        rule = _hermite_rule(float(span[dim]) / h)
         if rule is None:
             return None
         rules.append((rule[0] / h, rule[1]))
