@@ -6,7 +6,8 @@ For moons, eight Gaussians and the checkerboard: 20,000 training and 10,000
 held-out points (different seeds). `sklearn.mixture.GaussianMixture(8,
 covariance_type="full")` is fit on the training points and sampled; the
 chain (`gendsl.models.ddpm`: TimeMLP 128-128-128, T = 1000, linear schedule)
-is trained with `denoising` (Adam, batch 256, lr 1e-3 for half the epochs,
+is trained with `denoising` (`--fourier L` adds the positional encoding of
+the points to its input; Adam, batch 256, lr 1e-3 for half the epochs,
 3e-4 and 1e-4 for a quarter each, or `--lr-schedule cosine` from 1e-3;
 keeping a moving average of the weights with decay `--ema`, which is what
 is sampled) and sampled ancestrally (1000 steps) and with DDIM (50 steps,
@@ -52,8 +53,8 @@ BOUNDS = {"moons": (-1.5, 2.5, -1.0, 1.5), "eight_gaussians": (-2.6, 2.6, -2.6, 
           "checkerboard": (-4.2, 4.2, -4.2, 4.2), "spirals": (-4.0, 4.0, -3.6, 3.6)}
 
 
-def train(x, backend, epochs, seed, ema, batch_size=256, schedule="steps"):
-    model = zoo.ddpm(x_dim=2, hidden=(128, 128, 128), steps=1000)
+def train(x, backend, epochs, seed, ema, batch_size=256, schedule="steps", fourier=0):
+    model = zoo.ddpm(x_dim=2, hidden=(128, 128, 128), steps=1000, fourier=fourier)
     if schedule == "cosine":  # one run, lr 1e-3 decayed to zero
         return model.fit(x, backend=backend, epochs=epochs, batch_size=batch_size, lr=1e-3, lr_schedule="cosine",
                          seed=seed, progress=False, ema=ema)
@@ -116,6 +117,8 @@ def main():
                         help="folder of trained chains: <dataset>.npz is loaded when there, else trained and saved")
     parser.add_argument("--standardise", action="store_true",
                         help="train the chain on the training points scaled to zero mean and unit variance")
+    parser.add_argument("--fourier", type=int, default=0,
+                        help="the TimeMLP's input frequencies per coordinate (nn.TimeMLP's fourier; 0: none)")
     parser.add_argument("--closed-form-only", action="store_true",
                         help="print only the expected MMDs that have a closed form (no chain is trained or sampled)")
     args = parser.parse_args()
@@ -138,14 +141,14 @@ def main():
             continue
         # the chain models standardised points when asked (its N(0, I) end then has the data's scale)
         loc, scale = (x.mean(0), x.std(0)) if args.standardise else (0.0, 1.0)
-        tag = "-standardised" if args.standardise else ""
+        tag = ("-standardised" if args.standardise else "") + (f"-fourier{args.fourier}" if args.fourier else "")
         saved = os.path.join(args.fits, f"{name}{tag}.npz") if args.fits else None
         start = time.perf_counter()
         if saved and os.path.exists(saved):
             fit, train_s = gd.load(saved).to(args.backend), float("nan")  # trained by an earlier run
         else:
             fit = train((x - loc) / scale, args.backend, args.epochs, seed=0, ema=args.ema or None,
-                        batch_size=args.batch_size, schedule=args.lr_schedule)
+                        batch_size=args.batch_size, schedule=args.lr_schedule, fourier=args.fourier)
             train_s = time.perf_counter() - start
             if saved:
                 os.makedirs(args.fits, exist_ok=True)

@@ -610,12 +610,19 @@ class TimeMLP(TimeNet):
     U_i e(t))`` with ``e(t)`` the embedded step, then a linear map back to
     ``x_dim``.
 
+    With ``fourier = L > 0`` the first layer sees, besides ``x``, the
+    positional encoding ``sin(2^k pi x_j), cos(2^k pi x_j)`` for ``k < L``
+    and every coordinate (Mildenhall et al. 2020; Tancik et al. 2020): an MLP
+    on raw low-dimensional inputs is slow to learn sharp features (thin
+    curves, edges, the ends of a curve), and these features make them cheap.
+
     Args:
         name: the network's name.
         x_dim: the data dimension (input and output width).
         hidden: hidden widths.
         time_dim: width of the sinusoidal step embedding (even).
         activation: one of :data:`ACTIVATIONS`.
+        fourier: frequencies per coordinate in the input encoding (0: none).
 
     Example:
         >>> from gendsl import nn
@@ -624,18 +631,28 @@ class TimeMLP(TimeNet):
     """
 
     hidden: tuple = ()
+    fourier: int = 0
 
-    def __init__(self, name, x_dim, hidden=(128, 128, 128), time_dim=64, activation="silu"):
+    def __init__(self, name, x_dim, hidden=(128, 128, 128), time_dim=64, activation="silu", fourier=0):
         _time_fields(self, "TimeMLP", name, x_dim, time_dim, activation)
         hidden = tuple(int(h) for h in hidden)
         if not hidden or min(hidden) < 1:
             raise ModelError(f"nn.TimeMLP {name!r}: hidden must list at least one width >= 1, got {hidden}")
+        if isinstance(fourier, bool) or not isinstance(fourier, (int, np.integer)) or not 0 <= fourier <= 16:
+            raise ModelError(f"nn.TimeMLP {name!r}: fourier is the number of input frequencies per coordinate, "
+                             f"an int from 0 (none) to 16, got {fourier!r}")
         object.__setattr__(self, "hidden", hidden)
+        object.__setattr__(self, "fourier", int(fourier))
         self.__post_init__()
+
+    @property
+    def in_width(self) -> int:
+        """Width of the first layer's input: ``x`` and its ``2 * fourier`` features per coordinate."""
+        return self.x_dim * (1 + 2 * self.fourier)
 
     def param_shapes(self) -> dict:
         shapes = {"time.weight": (self.time_dim, self.time_dim), "time.bias": (self.time_dim,)}
-        sizes = (self.x_dim,) + self.hidden
+        sizes = (self.in_width,) + self.hidden
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             shapes[f"{i}.weight"], shapes[f"{i}.bias"] = (b, a), (b,)
             shapes[f"{i}.time.weight"] = (b, self.time_dim)
@@ -643,7 +660,8 @@ class TimeMLP(TimeNet):
         return shapes
 
     def label(self) -> str:
-        return f"TimeMLP {'-'.join(map(str, (self.x_dim,) + self.hidden + (self.x_dim,)))}"
+        widths = '-'.join(map(str, (self.x_dim,) + self.hidden + (self.x_dim,)))
+        return f"TimeMLP {widths}" + (f", fourier {self.fourier}" if self.fourier else "")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ __all__ = ["ddpm"]
 
 @gd.model
 def ddpm(x_dim=2, hidden=(128, 128, 128), steps=1000, schedule="linear", levels=None, image_shape=None,
-         channels=(32, 64), time_dim=64, variance="beta"):
+         channels=(32, 64), time_dim=64, variance="beta", fourier=0):
     """DDPM: a denoising diffusion probabilistic model.
 
     The noise network is an ``nn.TimeMLP`` for vectors, or an
@@ -30,6 +30,8 @@ def ddpm(x_dim=2, hidden=(128, 128, 128), steps=1000, schedule="linear", levels=
         channels: the U-Net's feature maps at full and half resolution.
         time_dim: width of the step embedding.
         variance: the reverse steps' ``sigma_t^2``, ``"beta"`` or ``"posterior"``.
+        fourier: the TimeMLP's input frequencies per coordinate (see
+            ``nn.TimeMLP``; 0: none). Sharp 2-D toys need them.
 
     Default objective: ``denoising`` (``elbo`` trains on the variational bound).
 
@@ -39,7 +41,7 @@ def ddpm(x_dim=2, hidden=(128, 128, 128), steps=1000, schedule="linear", levels=
         Nonequilibrium Thermodynamics", ICML 2015.
     """
     if image_shape is None:
-        eps = nn.TimeMLP("eps", x_dim, hidden=hidden, time_dim=time_dim)
+        eps = nn.TimeMLP("eps", x_dim, hidden=hidden, time_dim=time_dim, fourier=fourier)
     else:
         eps = nn.TimeUNet("eps", image_shape, channels=channels, time_dim=time_dim)
         if eps.x_dim != x_dim:

@@ -135,6 +135,14 @@ def time_embedding(backend, t, dim: int, like):
     return ops["concatenate"](ops["sin"](args), ops["cos"](args), axis=-1)
 
 
+def fourier_features(backend, x, levels: int, like):
+    """``x`` and ``sin(2^k pi x), cos(2^k pi x)`` for ``k < levels``: ``(..., d * (1 + 2 levels))``."""
+    ops = backend.ops
+    freqs = _const(backend, ("fourier", levels), lambda: np.pi * 2.0 ** np.arange(levels), like)
+    args = ops["reshape"](ops["expand_dims"](x, -1) * freqs, tuple(x.shape[:-1]) + (-1,))
+    return ops["concatenate"](x, ops["sin"](args), ops["cos"](args), axis=-1)
+
+
 def time_mlp_forward(backend, spec: TimeMLP, params: dict, prefix: str):
     """``forward(x, t)`` of an ``nn.TimeMLP``; ``t`` holds a step per row, or is a scalar step for all."""
     ops, act = backend.ops, backend.activations[spec.activation]
@@ -142,9 +150,10 @@ def time_mlp_forward(backend, spec: TimeMLP, params: dict, prefix: str):
     n = len(spec.hidden)
 
     def forward(x, t):
-        emb = time_embedding(backend, t, spec.time_dim, backend.like(p["time.weight"]))
+        like = backend.like(p["time.weight"])
+        emb = time_embedding(backend, t, spec.time_dim, like)
         emb = act(ops["linear"](emb, p["time.weight"], p["time.bias"]))
-        h = x
+        h = fourier_features(backend, x, spec.fourier, like) if spec.fourier else x
         for i in range(n):
             h = act(ops["linear"](h, p[f"{i}.weight"], p[f"{i}.bias"]) + ops["matmul"](
                 emb, ops["transpose"](p[f"{i}.time.weight"])))

@@ -12,7 +12,7 @@ import gendsl as gd
 import gendsl.models as zoo
 from gendsl import data, dist, nn
 from gendsl.backends import get_backend
-from gendsl.backends.diffusion import Chain, Schedule, betas_for, schedule_arrays
+from gendsl.backends.diffusion import Chain, Schedule, betas_for, forward_for, schedule_arrays
 
 BACKENDS = ["pyro", "numpyro"]
 
@@ -246,3 +246,37 @@ def test_training_lowers_the_loss_and_the_bound(moons, backend, objective):
     assert fit.elbo(held_out).mean() > first.elbo(held_out).mean()
     np.testing.assert_array_equal(fit.elbo(held_out[:5]), fit.elbo(held_out[:5]))
     assert fit.bits_per_dim(held_out) == pytest.approx(-fit.elbo(held_out).mean() / (2 * np.log(2)), rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fourier_time_mlp_is_the_encoding_then_the_mlp(backend):
+    # the first layer sees (x, sin(2^k pi x), cos(2^k pi x)): check one forward pass by hand in NumPy
+    spec = nn.TimeMLP("eps", 2, hidden=(5, 3), time_dim=4, fourier=3)
+    assert spec.param_shapes()["0.weight"] == (5, 2 * (1 + 2 * 3)) and spec.in_width == 14
+    params = {k[len("eps."):]: np.asarray(v, np.float64) for k, v in spec.init(seed=1).items()}
+    x, t = np.array([[0.3, -1.2], [0.05, 2.0]]), np.array([0, 7])
+    args = (x[..., None] * np.pi * 2.0 ** np.arange(3)).reshape(2, -1)
+    h = np.concatenate([x, np.sin(args), np.cos(args)], axis=-1)
+    freqs = np.exp(-np.log(10000.0) * np.arange(2) / 2)
+    emb = np.concatenate([np.sin(t[:, None] * freqs), np.cos(t[:, None] * freqs)], axis=-1)
+
+    def silu(v):
+        return v / (1.0 + np.exp(-v))
+
+    emb = silu(emb @ params["time.weight"].T + params["time.bias"])
+    for i in range(2):
+        h = silu(h @ params[f"{i}.weight"].T + params[f"{i}.bias"] + emb @ params[f"{i}.time.weight"].T)
+    expected = h @ params["out.weight"].T + params["out.bias"]
+    be = get_backend(backend)
+    forward = forward_for(spec)(be, spec, {k: _arr(backend, v) for k, v in params.items()}, "")
+    got = _np(forward(_arr(backend, x), _arr(backend, t, np.int64)))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # no encoding: the first layer sees x alone
+    assert nn.TimeMLP("eps", 2, hidden=(5,)).param_shapes()["0.weight"] == (5, 2)
+    assert spec.label() == "TimeMLP 2-5-3-2, fourier 3"
+
+
+@pytest.mark.parametrize("fourier", [-1, 17, 2.5, True, "4"])
+def test_fourier_must_be_a_small_count(fourier):
+    with pytest.raises(gd.ModelError, match="fourier is the number of input frequencies"):
+        nn.TimeMLP("eps", 2, fourier=fourier)
