@@ -614,7 +614,7 @@ class TimeMLP(TimeNet):
     positional encoding ``sin(2^k pi x_j), cos(2^k pi x_j)`` for ``k < L``
     and every coordinate (Mildenhall et al. 2020; Tancik et al. 2020): an MLP
     on raw low-dimensional inputs is slow to learn sharp features (thin
-    curves, edges, the ends of a curve), and these features make them cheap.
+    curves, edges), and these features make them cheap.
 
     Args:
         name: the network's name.

@@ -31,7 +31,8 @@ def ddpm(x_dim=2, hidden=(128, 128, 128), steps=1000, schedule="linear", levels=
         time_dim: width of the step embedding.
         variance: the reverse steps' ``sigma_t^2``, ``"beta"`` or ``"posterior"``.
         fourier: the TimeMLP's input frequencies per coordinate (see
-            ``nn.TimeMLP``; 0: none). Sharp 2-D toys need them.
+            ``nn.TimeMLP``; 0: none). They sharpen the checkerboard's
+            edges and the moons' arcs (``bench/RESULTS.md``).
 
     Default objective: ``denoising`` (``elbo`` trains on the variational bound).
 
