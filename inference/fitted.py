@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import warnings
 
 import numpy as np
 from scipy.special import logsumexp, softmax
@@ -185,7 +186,15 @@ class Fitted:
                                       f"length), got {options}")
         with self._no_grad():
             values = eng.sample(eng.params_in(self.params), int(n), seed, options)
-        return {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
+        values = {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
+        for site, value in values.items():
+            if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+                bad = int(np.sum(~np.isfinite(value.reshape(len(value), -1)).all(axis=1))) if value.ndim else 1
+                warnings.warn(f"sample: {bad} of {n} rows of {site!r} are not finite (NaN or inf): the sampler "
+                              f"diverged there (for a diffusion chain, where the network extrapolates far from the "
+                              f"training data); keep the finite rows with np.isfinite(x).all(axis=1), or train "
+                              f"longer", RuntimeWarning, stacklevel=2)
+        return values
 
     def discriminate(self, data, batch_size: int = 1000) -> np.ndarray:
         """The discriminator's score of each row (a GAN's logit or critic value), shape ``(N,)``."""

@@ -3,6 +3,8 @@ summarise, the posterior against Bayes' rule, the variational bound against
 a direct Monte Carlo estimate, the samplers, and the errors and refusals a
 user meets first. Closed-form checks run on both backends in float64."""
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -231,6 +233,16 @@ def test_sampling_options(fitted):
             fitted.sample(3, **options)
     with pytest.raises(gd.ObjectiveError, match="diffusion chain.*elbo"):
         fitted.log_prob(np.zeros((2, 2)))
+
+
+def test_a_diverged_sample_is_said_not_passed_on_silently(fitted):
+    blown = type(fitted)(fitted.model, fitted.backend, {k: v * 1e6 for k, v in fitted.params.items()})
+    with pytest.warns(RuntimeWarning, match=r"of 5 rows of 'x' are not finite.*isfinite"):
+        x = blown.sample(5)["x"]
+    assert not np.all(np.isfinite(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a healthy chain says nothing
+        assert np.all(np.isfinite(fitted.sample(5)["x"]))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
