@@ -121,6 +121,26 @@ def test_mmd_spectral_path_is_taken_and_agrees(monkeypatch):
     assert mmd(x, y, bandwidth=1.3).mmd2 == pytest.approx(expected, rel=1e-9, abs=1e-15)
 
 
+def test_mmd_sums_a_few_stray_points_by_tiles_and_the_rest_spectrally(monkeypatch):
+    # a sampler that ran away: three points 60 bandwidths out, so no rule spans the whole sample
+    rng = np.random.default_rng(10)
+    x, y = rng.uniform(0, 3, size=(9000, 2)), rng.uniform(0.1, 3, size=(8000, 2))
+    x[:3] = [[40.0, 1.0], [1.0, -35.0], [41.0, 0.5]]
+    y[0] = [-30.0, 2.0]
+    assert metrics._spectral_sums(x, y, 0.5, when_cheaper=False) is None
+    expected = metrics._mmd2(x, y, 0.5, spectral=False)
+    tiled = metrics._kernel_sum
+    sizes = []
+
+    def counted(a, b, h, block):
+        sizes.append(min(len(a), len(b)))
+        return tiled(a, b, h, block)
+
+    monkeypatch.setattr(metrics, "_kernel_sum", counted)
+    assert mmd(x, y, bandwidth=0.5).mmd2 == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    assert sizes and max(sizes) <= 3  # every tiled sum has a stray side: nothing quadratic in n
+
+
 def test_mmd_falls_back_to_tiles_when_the_rule_cannot_span_the_data():
     assert metrics._hermite_rule(200.0) is None  # 200 bandwidths: no rule of 256 nodes holds
     x, y = _normal_pair(n=300, seed=9)
