@@ -274,7 +274,8 @@ def _mmd2(x: np.ndarray, y: np.ndarray, h: float, block: int = _BLOCK, spectral:
     samples large enough for that to pay (around a few stray points when
     there are some, :func:`_sums_around_strays`), tiled otherwise.
     """
-    shift = np.concatenate([x, y]).mean(0)  # the kernel is shift-invariant; centring keeps |a|^2 small
+    # the kernel is shift-invariant; centring on the median keeps |a|^2 and the phases small, strays or not
+    shift = np.median(np.concatenate([x, y]), axis=0)
     x, y = x - shift, y - shift
     n, m = len(x), len(y)
     sums = _spectral_sums(x, y, h) if spectral else None

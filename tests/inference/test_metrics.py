@@ -139,6 +139,9 @@ def test_mmd_sums_a_few_stray_points_by_tiles_and_the_rest_spectrally(monkeypatc
     monkeypatch.setattr(metrics, "_kernel_sum", counted)
     assert mmd(x, y, bandwidth=0.5).mmd2 == pytest.approx(expected, rel=1e-9, abs=1e-15)
     assert sizes and max(sizes) <= 3  # every tiled sum has a stray side: nothing quadratic in n
+    # a stray at 1e12 must not drag the centring (and with it the phases' precision) along
+    x[0] = [1e12, 0.0]
+    assert mmd(x, y, bandwidth=0.5).mmd2 == pytest.approx(metrics._mmd2(x, y, 0.5, spectral=False), rel=1e-9)
 
 
 def test_mmd_falls_back_to_tiles_when_the_rule_cannot_span_the_data():
