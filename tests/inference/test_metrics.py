@@ -122,7 +122,7 @@ def test_mmd_spectral_path_is_taken_and_agrees(monkeypatch):
 
 
 def test_mmd_sums_a_few_stray_points_by_tiles_and_the_rest_spectrally(monkeypatch):
-    # a sampler that ran away: three points 60 bandwidths out, so no rule spans the whole sample
+    # a sampler that ran away: four points 60-80 bandwidths out, so no rule spans the whole sample
     rng = np.random.default_rng(10)
     x, y = rng.uniform(0, 3, size=(9000, 2)), rng.uniform(0.1, 3, size=(8000, 2))
     x[:3] = [[40.0, 1.0], [1.0, -35.0], [41.0, 0.5]]
