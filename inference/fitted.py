@@ -166,8 +166,12 @@ class Fitted:
         Args:
             options: for a diffusion chain, its sampler: ``sampler="ancestral"``
                 (the default; ``variance="beta"`` or ``"posterior"``) or
-                ``sampler="ddim"`` with ``steps=`` (default 50) and ``eta=``
-                (default 0, deterministic). For a denoising autoencoder,
+                ``sampler="ddim"`` with ``steps=`` (default 50, or every step
+                of a shorter chain) and ``eta=``
+                (default 0, deterministic); ``clip=(low, high)`` keeps a
+                real-valued chain's estimate of ``x_0`` in that box at every
+                step (numbers, or one per coordinate), as image chains do
+                with ``[-1, 1]``. For a denoising autoencoder,
                 ``steps=`` of Bengio et al.'s chain (default 100).
         """
         eng = self.engine
@@ -180,7 +184,8 @@ class Fitted:
                                   f"a denoising autoencoder), but model {self.model.name!r} has neither")
             for site in chains:
                 if site.dist.family == "Diffusion":
-                    check_options(options, site.dist.args["schedule"].steps)
+                    options = check_options(options, site.dist.args["schedule"].steps, site.dist.args["levels"],
+                                            site.dist.args["spec"].x_dim)
                 elif set(options) - {"steps"} or int(options.get("steps", 1)) < 1:
                     raise GendslError(f"a denoising autoencoder's sampler takes steps= (an int >= 1, the chain's "
                                       f"length), got {options}")

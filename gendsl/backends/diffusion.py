@@ -274,16 +274,32 @@ class Chain:
         """Mean and variance of ``q(x_{t-1} | x_t, x_0)``."""
         return self.at("post_c0", t) * x0 + self.at("post_ct", t) * xt, self.at("post_var", t)
 
-    def x0_from_eps(self, xt, t, eps):
-        x0 = (xt - self.at("sqrt_1m_abar", t) * eps) / self.at("sqrt_abar", t)
-        return x0 if self.levels is None else self.backend.ops["clip"](x0, -1.0, 1.0)
+    def box(self, clip=None):
+        """The box the samplers clip their ``x_0`` estimate to: ``[-1, 1]`` for
+        images, ``clip`` (a checked ``(low, high)`` pair of floats or of
+        per-coordinate tuples) for real data, ``None`` for no clipping."""
+        if self.levels is not None:
+            return -1.0, 1.0
+        if clip is None:
+            return None
+        low, high = clip
+        if isinstance(low, tuple):  # per coordinate: constants on the device, made once
+            key = ("clip", low, high)
+            return tuple(_const(self.backend, key + (i,), lambda v=v: np.asarray(v), self.like)
+                         for i, v in enumerate((low, high)))
+        return low, high
 
-    def p_mean(self, xt, t, eps_hat):
-        """Mean of ``p(x_{t-1} | x_t)`` from the predicted noise (through the
-        clipped ``x_0`` estimate for images, as Ho et al. sample)."""
-        if self.levels is None:
+    def x0_from_eps(self, xt, t, eps, box=None):
+        x0 = (xt - self.at("sqrt_1m_abar", t) * eps) / self.at("sqrt_abar", t)
+        return x0 if box is None else self.backend.ops["clip"](x0, *box)
+
+    def p_mean(self, xt, t, eps_hat, box=None):
+        """Mean of ``p(x_{t-1} | x_t)`` from the predicted noise; with a ``box``
+        (see :meth:`box`), through the ``x_0`` estimate clipped to it, as Ho et
+        al. sample images (the same mean when nothing is clipped)."""
+        if box is None:
             return self.at("inv_sqrt_alpha", t) * (xt - self.at("eps_coef", t) * eps_hat)
-        return self.posterior(self.x0_from_eps(xt, t, eps_hat), xt, t)[0]
+        return self.posterior(self.x0_from_eps(xt, t, eps_hat, box), xt, t)[0]
 
     def p_mean_unclipped(self, xt, t, eps_hat):
         return self.at("inv_sqrt_alpha", t) * (xt - self.at("eps_coef", t) * eps_hat)
@@ -362,27 +378,30 @@ class Chain:
         return self.backend.broadcast_to(self.backend.ops["take0"](self.index, i), n)
 
     # -- samplers ---------------------------------------------------------------------------------
-    def ancestral(self, shape, normal):
+    def ancestral(self, shape, normal, clip=None):
         """Algorithm 2 of Ho et al.: ``x_T ~ N(0, I)``, then ``T`` reverse steps
         with ``sigma_t^2`` per :attr:`variance` (no noise on the last step).
 
         Args:
             normal: ``normal(shape, j)``, standard normal draws for loop step
                 ``j`` (``None`` for the initial ``x_T``).
+            clip: for real data, a ``(low, high)`` box for the ``x_0``
+                estimate at every step (the draws end inside it); see :meth:`box`.
         """
-        ops, last = self.backend.ops, self.steps - 1
+        ops, last, box = self.backend.ops, self.steps - 1, self.box(clip)
 
         def body(j, x):
             t = self.backend.ops["take0"](self.index, last - j)  # one step for every row: embedded once
-            mean = self.p_mean(x, t, self.net(x, t))
+            mean = self.p_mean(x, t, self.net(x, t), box)
             scale = ops["sqrt"](self.sigma2(t)) * ops["expand_dims"](self.backend.to_float(t > 0, self.like), -1)
             return mean + scale * normal(shape, j)
 
         return self.from_model(self.backend.loop(self.steps, body, normal(shape, None)))
 
-    def ddim(self, shape, normal, steps: int, eta: float):
+    def ddim(self, shape, normal, steps: int, eta: float, clip=None):
         """DDIM (Song et al.) on ``steps`` evenly spaced steps of the chain;
-        ``eta=0`` is deterministic, ``eta=1`` matches ancestral sampling's noise."""
+        ``eta=0`` is deterministic, ``eta=1`` matches ancestral sampling's noise;
+        ``clip`` as for :meth:`ancestral`."""
         if not 1 <= int(steps) <= self.steps:
             raise ModelError(f"ddim: steps must lie in 1..{self.steps} (the chain's length), got {steps}")
         seq = np.unique(np.round(np.linspace(0, self.steps - 1, int(steps))).astype(np.int64))[::-1]
@@ -393,7 +412,7 @@ class Chain:
         c = {k: _const(self.backend, key + (k,), lambda v=v: v, self.like) for k, v in {
             "sqrt_now": np.sqrt(now), "sqrt_1m_now": np.sqrt(1 - now), "sqrt_prev": np.sqrt(prev),
             "dir": np.sqrt(np.clip(1 - prev - sigma ** 2, 0, None)), "sigma": sigma}.items()}
-        ops = self.backend.ops
+        ops, box = self.backend.ops, self.box(clip)
         steps_at = _const(self.backend, key + ("t",), lambda: seq.copy(), self.like, "int")
 
         def body(j, x):
@@ -401,8 +420,8 @@ class Chain:
             a, b = ops["take0"](c["sqrt_now"], j), ops["take0"](c["sqrt_1m_now"], j)
             eps = self.net(x, t)
             x0 = (x - b * eps) / a
-            if self.levels is not None:  # clip the image estimate, and re-derive the noise from it
-                x0 = ops["clip"](x0, -1.0, 1.0)
+            if box is not None:  # clip the estimate, and re-derive the noise from it
+                x0 = ops["clip"](x0, *box)
                 eps = (x - a * x0) / b
             return (ops["take0"](c["sqrt_prev"], j) * x0 + ops["take0"](c["dir"], j) * eps
                     + ops["take0"](c["sigma"], j) * normal(shape, j))
@@ -411,15 +430,18 @@ class Chain:
 
 
 SAMPLE_OPTIONS = {"sampler": SAMPLERS, "steps": "an int (DDIM's steps)", "eta": "a float >= 0 (DDIM's noise)",
-                  "variance": VARIANCES}
+                  "variance": VARIANCES, "clip": "a (low, high) box for real data"}
 
 
-def check_options(options: dict, steps: int) -> dict:
-    """Validates sampling options of a diffusion chain (``Fitted.sample(n, **options)``)."""
+def check_options(options: dict, steps: int, levels=None, x_dim=None) -> dict:
+    """Validates sampling options of a diffusion chain (``Fitted.sample(n, **options)``);
+    returns them with ``clip`` as a hashable pair of floats or of per-coordinate tuples."""
     for key, value in options.items():
         if key not in SAMPLE_OPTIONS:
             raise ModelError(f"unknown sampling option {key!r} for a diffusion chain; the options are "
                              f"{sorted(SAMPLE_OPTIONS)}")
+    if options.get("clip") is not None:
+        options = dict(options, clip=_check_clip(options["clip"], levels, x_dim))
     if options.get("sampler", "ancestral") not in SAMPLERS:
         raise ModelError(f"sampler must be one of {SAMPLERS}, got {options['sampler']!r}")
     if options.get("variance", "beta") not in VARIANCES:
@@ -433,10 +455,34 @@ def check_options(options: dict, steps: int) -> dict:
     return options
 
 
+def _check_clip(clip, levels, x_dim):
+    """``clip=(low, high)`` as floats, or as per-coordinate tuples of ``x_dim`` floats."""
+    if levels is not None:
+        raise ModelError(f"clip= is for real-valued chains; this chain has levels={levels}, and its samplers "
+                         f"already clip the x_0 estimate to [-1, 1] (the levels' range)")
+    try:
+        low, high = clip
+    except (TypeError, ValueError):
+        raise ModelError(f"clip must be a pair (low, high), got {clip!r}") from None
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    if low.ndim > 1 or high.ndim > 1 or any(a.ndim == 1 and x_dim is not None and len(a) != x_dim
+                                            for a in (low, high)):
+        raise ModelError(f"clip's low and high must each be a number or {x_dim} numbers (one per coordinate of "
+                         f"x), got shapes {low.shape} and {high.shape}")
+    if not np.all(low < high):
+        raise ModelError(f"clip must have low < high in every coordinate, got low={low.tolist()}, "
+                         f"high={high.tolist()}")
+    if low.ndim == 0 and high.ndim == 0:
+        return float(low), float(high)
+    low, high = np.broadcast_arrays(low, high)
+    return tuple(low.tolist()), tuple(high.tolist())
+
+
 def draw(chain: Chain, shape: tuple, normal, options: dict):
     """Samples with the chosen sampler (defaults: ancestral, the chain's variance)."""
+    clip = options.get("clip")
     if options.get("sampler", "ancestral") == "ddim":
-        return chain.ddim(shape, normal, int(options.get("steps", 50)), float(options.get("eta", 0.0)))
+        return chain.ddim(shape, normal, int(options.get("steps", min(50, chain.steps))), float(options.get("eta", 0.0)), clip)
     if "variance" in options and options["variance"] != chain.variance:
         chain = Chain(chain.backend, chain.net, chain.schedule, chain.levels, options["variance"], chain.like)
-    return chain.ancestral(shape, normal)
+    return chain.ancestral(shape, normal, clip)

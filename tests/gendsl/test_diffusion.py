@@ -14,7 +14,7 @@ import gendsl as gd
 import gendsl.models as zoo
 from gendsl import data, dist, nn
 from gendsl.backends import get_backend
-from gendsl.backends.diffusion import Chain, Schedule, betas_for, forward_for, schedule_arrays
+from gendsl.backends.diffusion import Chain, Schedule, betas_for, check_options, forward_for, schedule_arrays
 
 BACKENDS = ["pyro", "numpyro"]
 
@@ -173,6 +173,23 @@ def test_ddim_with_every_step_and_eta_one_is_ancestral_with_posterior_variance(b
     assert not np.allclose(_np(chain.ddim((10, 2), normal, steps=6, eta=0.0)), ancestral)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_clip_box_bounds_both_samplers_and_a_box_nothing_reaches_changes_nothing(backend):
+    chain = _chain(backend, steps=6, beta_end=0.5)
+    noise = _arr(backend, np.random.default_rng(6).normal(size=(7, 200, 2)) * 3.0)
+    normal = (lambda shape, j: noise[6] if j is None else noise[j])
+    for sample in (lambda **kw: chain.ancestral((200, 2), normal, **kw),
+                   lambda **kw: chain.ddim((200, 2), normal, steps=4, eta=0.0, **kw)):
+        free = _np(sample())
+        assert np.abs(free).max() > 1.5  # the unclipped draws leave the box below
+        # through the clipped x_0 and the posterior: the same arithmetic as the noise form, when nothing clips
+        np.testing.assert_allclose(_np(sample(clip=(-1e9, 1e9))), free, rtol=1e-9, atol=1e-9)
+        boxed = _np(sample(clip=(-1.5, 1.5)))
+        assert boxed.min() >= -1.5 and boxed.max() <= 1.5  # the last step is noiseless: the clipped estimate
+        per = _np(sample(clip=((-2.0, -0.25), (2.0, 0.25))))  # one interval per coordinate
+        assert np.abs(per[:, 1]).max() <= 0.25 and np.abs(per[:, 0]).max() > 0.25
+
+
 def test_schedules():
     linear = betas_for("linear", 1000)
     assert linear[0] == pytest.approx(1e-4) and linear[-1] == pytest.approx(0.02)
@@ -228,9 +245,17 @@ def test_sampling_options(fitted):
     np.testing.assert_array_equal(fitted.sample(7, seed=3)["x"], fitted.sample(7, seed=3)["x"])
     for options, message in [(dict(sampler="euler"), "sampler must be"), (dict(steps=5), "apply to sampler='ddim'"),
                              (dict(sampler="ddim", steps=21), "1..20"), (dict(temperature=2), "unknown sampling"),
-                             (dict(sampler="ddim", eta=-1), "eta must be")]:
+                             (dict(sampler="ddim", eta=-1), "eta must be"), (dict(clip=(1.0, -1.0)), "low < high"),
+                             (dict(clip=3.0), r"pair \(low, high\)"), (dict(clip=((0, 0, 0), 1)), "2 numbers")]:
         with pytest.raises(gd.ModelError, match=message):
             fitted.sample(3, **options)
+    with pytest.raises(gd.ModelError, match="levels=17.*already clip"):  # image chains clip to [-1, 1]
+        check_options(dict(clip=(0.0, 1.0)), 20, levels=17, x_dim=4)
+    for chain in (fitted, fitted.to("numpyro")):  # the option reaches the chain, under jit too
+        for sampler in ("ancestral", "ddim"):
+            x = chain.sample(50, sampler=sampler, clip=([-0.5, -0.1], [0.5, 0.1]))["x"]
+            assert np.all(np.abs(x) <= [0.5 + 1e-6, 0.1 + 1e-6])
+            assert np.abs(chain.sample(50, sampler=sampler)["x"][:, 0]).max() > 0.5
     with pytest.raises(gd.ObjectiveError, match="diffusion chain.*elbo"):
         fitted.log_prob(np.zeros((2, 2)))
 
