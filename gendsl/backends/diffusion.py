@@ -301,9 +301,6 @@ class Chain:
             return self.at("inv_sqrt_alpha", t) * (xt - self.at("eps_coef", t) * eps_hat)
         return self.posterior(self.x0_from_eps(xt, t, eps_hat, box), xt, t)[0]
 
-    def p_mean_unclipped(self, xt, t, eps_hat):
-        return self.at("inv_sqrt_alpha", t) * (xt - self.at("eps_coef", t) * eps_hat)
-
     # -- the objectives -------------------------------------------------------------------------
     def denoising(self, x, t, eps):
         """Ho et al.'s simple loss per row: ``|eps - eps_theta(x_t, t)|^2`` summed over dimensions."""
@@ -324,7 +321,7 @@ class Chain:
         decoder's ``-log p(x_0 | x_1)`` at index 0."""
         ops = self.backend.ops
         xt = self.q_sample(x0, t, eps)
-        mean_p = self.p_mean_unclipped(xt, t, self.net(xt, t))
+        mean_p = self.p_mean(xt, t, self.net(xt, t))  # the bound's mean: never clipped
         var_p = self.sigma2(t)
         mean_q, var_q = self.posterior(x0, xt, t)
         safe_var_q = ops["where"](var_q > 0, var_q, var_p)  # index 0 has var_q = 0; its KL is unused
@@ -462,9 +459,10 @@ def _check_clip(clip, levels, x_dim):
                          f"already clip the x_0 estimate to [-1, 1] (the levels' range)")
     try:
         low, high = clip
+        low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ModelError(f"clip must be a pair (low, high), got {clip!r}") from None
-    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+        raise ModelError(f"clip must be a pair (low, high) of numbers, or of one number per coordinate of x, "
+                         f"got {clip!r}") from None
     if low.ndim > 1 or high.ndim > 1 or any(a.ndim == 1 and x_dim is not None and len(a) != x_dim
                                             for a in (low, high)):
         raise ModelError(f"clip's low and high must each be a number or {x_dim} numbers (one per coordinate of "

@@ -102,7 +102,7 @@ def test_reverse_mean_from_noise_equals_posterior_at_the_estimated_x0(backend):
     xt, eps = _arr(backend, rng.normal(size=(7, 3))), _arr(backend, rng.normal(size=(7, 3)))
     t = _arr(backend, np.arange(7), np.int64)
     via_x0 = chain.posterior(chain.x0_from_eps(xt, t, eps), xt, t)[0]
-    np.testing.assert_allclose(_np(via_x0), _np(chain.p_mean_unclipped(xt, t, eps)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_np(via_x0), _np(chain.p_mean(xt, t, eps)), rtol=1e-10, atol=1e-12)
 
 
 def _log_normal(x, mean, var):
@@ -246,7 +246,7 @@ def test_sampling_options(fitted):
     for options, message in [(dict(sampler="euler"), "sampler must be"), (dict(steps=5), "apply to sampler='ddim'"),
                              (dict(sampler="ddim", steps=21), "1..20"), (dict(temperature=2), "unknown sampling"),
                              (dict(sampler="ddim", eta=-1), "eta must be"), (dict(clip=(1.0, -1.0)), "low < high"),
-                             (dict(clip=3.0), r"pair \(low, high\)"), (dict(clip=((0, 0, 0), 1)), "2 numbers")]:
+                             (dict(clip=3.0), r"pair \(low, high\)"), (dict(clip=("a", "b")), "of numbers"), (dict(clip=((0, 0, 0), 1)), "2 numbers")]:
         with pytest.raises(gd.ModelError, match=message):
             fitted.sample(3, **options)
     with pytest.raises(gd.ModelError, match="levels=17.*already clip"):  # image chains clip to [-1, 1]
