@@ -31,14 +31,15 @@ Every MMD is also reported at a quarter of the bandwidth, where shape
 matters. Both models are fit on the same training points, so at h they share
 that set's luck: 20,000 checkerboard points can miss its variance by 1 %,
 which moves the GMM's expected MMD by more than a unit (its closed form at h
-ranges from -1.70 to -0.48 over four training seeds, and is -2.46 when fit on
-10^6 points); `--train-n 1000000` takes that luck out of the comparison (the
-epochs then count passes over the larger set). Besides the GMM's expected
-MMD in closed form, the last lines give the true distribution's where it has
-one (eight Gaussians; the checkerboard, uniform on squares; moons, arcs plus
-Gaussian noise, by quadrature over the angle), the floor free of draws' noise. `--fits DIR` keeps the
-trained chains. Prints one Markdown row per data set and writes
-`<dataset>.png`: histograms of the held-out data and of one draw of each.
+ranges from -1.70 to -0.48 over four training seeds; fit on two sets of 10^6
+points, -2.46 and -2.77); `--train-n 1000000` takes most of that luck out of
+the comparison (the epochs then count passes over the larger set). Besides
+the GMM's expected MMD in closed form, the last lines give the true
+distribution's where it has one (eight Gaussians; the checkerboard, uniform
+on squares; moons, arcs plus Gaussian noise, by quadrature over the angle):
+the floor, free of draws' noise. `--fits DIR` keeps the trained chains.
+Prints one Markdown row per data set and writes `<dataset>.png`: histograms
+of the held-out data and of one draw of each.
 """
 
 from __future__ import annotations
@@ -152,15 +153,14 @@ def moons_expected_mmd2(y, h, noise=DATASETS["moons"]["noise"], nodes=512):
 
 
 def closed_forms(name, gmm, held_out, h):
-    """One line: the GMM's expected MMD^2 (and the true distribution's, where it is a Gaussian mixture)."""
+    """One line: the GMM's expected MMD^2, and the true distribution's where it has a closed form."""
     at_h, at_quarter = (gmm_expected_mmd2(gmm, held_out, bw) * 1e5 for bw in (h, h / 4))
     line = f"{name}: in expectation over draws (closed form), x 1e5: GMM (8) {at_h:.3f} at h, {at_quarter:.3f} at h / 4"
-    if name == "eight_gaussians":  # the data set is itself an equal mixture of eight known Gaussians
-        truth = SimpleNamespace(weights_=np.full(8, 1 / 8), means_=np.asarray(data.EIGHT_GAUSSIANS_CENTRES, float),
-                                covariances_=np.tile(np.eye(2) * data.EIGHT_GAUSSIANS_STD**2, (8, 1, 1)))
-        line += (f"; true distribution {gmm_expected_mmd2(truth, held_out, h) * 1e5:.3f} at h, "
-                 f"{gmm_expected_mmd2(truth, held_out, h / 4) * 1e5:.3f} at h / 4")
-    truths = {"checkerboard": checkerboard_expected_mmd2, "moons": moons_expected_mmd2}  # uniform squares; arcs
+    # eight Gaussians is itself an equal mixture of eight known Gaussians
+    mixture = SimpleNamespace(weights_=np.full(8, 1 / 8), means_=np.asarray(data.EIGHT_GAUSSIANS_CENTRES, float),
+                              covariances_=np.tile(np.eye(2) * data.EIGHT_GAUSSIANS_STD**2, (8, 1, 1)))
+    truths = {"eight_gaussians": lambda y, bw: gmm_expected_mmd2(mixture, y, bw),
+              "checkerboard": checkerboard_expected_mmd2, "moons": moons_expected_mmd2}
     if name in truths:
         line += (f"; true distribution {truths[name](held_out, h) * 1e5:.3f} at h, "
                  f"{truths[name](held_out, h / 4) * 1e5:.3f} at h / 4")
