@@ -480,7 +480,8 @@ def draw(chain: Chain, shape: tuple, normal, options: dict):
     """Samples with the chosen sampler (defaults: ancestral, the chain's variance)."""
     clip = options.get("clip")
     if options.get("sampler", "ancestral") == "ddim":
-        return chain.ddim(shape, normal, int(options.get("steps", min(50, chain.steps))), float(options.get("eta", 0.0)), clip)
+        steps = int(options.get("steps", min(50, chain.steps)))  # 50 by default, or every step of a shorter chain
+        return chain.ddim(shape, normal, steps, float(options.get("eta", 0.0)), clip)
     if "variance" in options and options["variance"] != chain.variance:
         chain = Chain(chain.backend, chain.net, chain.schedule, chain.levels, options["variance"], chain.like)
     return chain.ancestral(shape, normal, clip)

@@ -246,7 +246,8 @@ def test_sampling_options(fitted):
     for options, message in [(dict(sampler="euler"), "sampler must be"), (dict(steps=5), "apply to sampler='ddim'"),
                              (dict(sampler="ddim", steps=21), "1..20"), (dict(temperature=2), "unknown sampling"),
                              (dict(sampler="ddim", eta=-1), "eta must be"), (dict(clip=(1.0, -1.0)), "low < high"),
-                             (dict(clip=3.0), r"pair \(low, high\)"), (dict(clip=("a", "b")), "of numbers"), (dict(clip=((0, 0, 0), 1)), "2 numbers")]:
+                             (dict(clip=3.0), r"pair \(low, high\)"), (dict(clip=("a", "b")), "of numbers"),
+                             (dict(clip=((0, 0, 0), 1)), "2 numbers")]:
         with pytest.raises(gd.ModelError, match=message):
             fitted.sample(3, **options)
     with pytest.raises(gd.ModelError, match="levels=17.*already clip"):  # image chains clip to [-1, 1]
