@@ -23,6 +23,7 @@ from .errors import (
     TrainingError,
     UnknownNameError,
 )
+from .model import UPPER_LAYERS as _UPPER_LAYERS
 from .model import Model, ModelFactory, model
 from .primitives import deterministic, observe, param, plate, sample
 
@@ -49,6 +50,30 @@ def load(path, model=None):
     from gendsl.inference import load as _load
 
     return _load(path, model=model)
+
+
+# A Model's conveniences that reach above the core (to_pyro, fit, a GAN's drawn
+# losses) call these; this module is the one place of the core allowed to import
+# gendsl.backends and gendsl.inference, and does so on first use (DESIGN §6).
+def _backend(name):
+    from .backends import get_backend
+
+    return get_backend(name)
+
+
+def _fit(model, data, **options):
+    from gendsl.inference import fit
+
+    return fit(model, data, **options)
+
+
+def _objective(objective):
+    from gendsl.inference import objectives
+
+    return objectives.get(objective)
+
+
+_UPPER_LAYERS.update(backend=_backend, fit=_fit, objective=_objective)
 
 
 def __getattr__(name):

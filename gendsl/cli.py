@@ -232,16 +232,17 @@ def _eval(args) -> int:
     importance-sampled log-likelihood; bits/dim alongside."""
     import numpy as np
 
-    from .dist import POINT_MASSES
+    from .dist import FAMILIES
     from .errors import ObjectiveError
 
     config, fit = _load_run(args.run)
     data = load_data(args.data or config["data"])
     dims = int(np.prod(np.shape(data)[1:])) if not isinstance(data, dict) else None
-    implicit = [site.name for site in fit.model.ir.observed if site.dist.family == "Delta"]
+    implicit = [site.name for site in fit.model.ir.observed if FAMILIES[site.dist.family].density == "implicit"]
     if implicit and not isinstance(data, dict):
         return _eval_samples(args, fit, data)
-    point = fit.model.guide_ir is not None and any(s.dist.family in POINT_MASSES for s in fit.model.guide_ir.sites)
+    point = fit.model.guide_ir is not None and any(FAMILIES[s.dist.family].point_mass
+                                                for s in fit.model.guide_ir.sites)
     try:
         result = {"log_likelihood": float(np.mean(fit.log_prob(data))), "method": "exact"}
     except ObjectiveError:

@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import ir
+from .dist import FAMILIES
 from .shapes import format_shape
 from .transforms import Bijector
 
@@ -92,14 +93,9 @@ EXTRA_PARTS = (("guide", GUIDE_PREFIX), ("discriminator", DISCRIMINATOR_PREFIX),
 def _sample_attrs(node: ir.Sample) -> dict:
     # A site conditioned on a traced value (obs=...) is data too, as in Program.latent.
     observed = bool(node.observed or node.obs is not None)
-    if node.dist.family == "Autoregressive":
-        return _chain_attrs(node, observed)
-    if node.dist.family == "Diffusion":
-        return _diffusion_attrs(node, observed)
-    if node.dist.family == "DenoisingAutoencoder":
-        return _dae_attrs(node, observed)
-    if node.dist.family in ("TransformedDistribution", "Dequantized"):
-        return _flow_attrs(node, observed)
+    family = FAMILIES.get(node.dist.family)
+    if family is not None and family.graph is not None:  # a chain, a flow, an autoencoder: its own look
+        return family.graph(node, observed)
     return {
         "kind": "observed" if observed else "latent",
         "dist": node.dist.family,
@@ -107,97 +103,6 @@ def _sample_attrs(node: ir.Sample) -> dict:
         "observed": observed,
         "caption": node.dist.label(),
     }
-
-
-def _chain_attrs(node: ir.Sample, observed: bool) -> dict:
-    """An autoregressive chain collapsed into one node: ``x_i | x_<i``, its
-    length, conditionals and ordering."""
-    spec, name = node.dist.args["spec"], node.name
-    conditional = node.dist.args["family"]
-    if conditional == "Categorical":
-        conditional = f"Categorical({spec.params_per_dim})"
-    elif conditional == "NormalMixture":
-        conditional = f"NormalMixture({spec.params_per_dim // 3})"
-    return {
-        "kind": "chain",
-        "dist": "Autoregressive",
-        "event_shape": format_shape(node.event_shape),
-        "observed": observed,
-        "caption": f"{name}_i | {name}_<i, i = 1..{spec.x_dim}\n{conditional}, {spec.ordering_text()}",
-    }
-
-
-def _diffusion_attrs(node: ir.Sample, observed: bool) -> dict:
-    """A diffusion chain collapsed into one node: ``x_{t-1} | x_t, t = T..1``,
-    the chain's direction, its schedule and decoder."""
-    args, name = node.dist.args, node.name
-    schedule = args["schedule"]
-    betas = f"beta {schedule.betas[0]:.3g} to {schedule.betas[-1]:.3g}"
-    data = "real values" if args["levels"] is None else f"{args['levels']} levels (discretised decoder)"
-    return {
-        "kind": "chain",
-        "dist": "Diffusion",
-        "event_shape": format_shape(node.event_shape),
-        "observed": observed,
-        "caption": (f"{name}_t-1 | {name}_t, t = T..1\n{name}_T -> ... -> {name}_0, T = {schedule.steps}\n"
-                    f"{schedule.kind} schedule, {betas}\nGaussian steps, sigma^2 = {args['variance']}; {data}"),
-    }
-
-
-def _dae_attrs(node: ir.Sample, observed: bool) -> dict:
-    """A denoising autoencoder in one node: corruption, code, reconstruction."""
-    args, name = node.dist.args, node.name
-    noise = (f"N({name}, {args['level']:g}^2 I)" if args["corruption"] == "gaussian"
-             else f"{name} masked, p = {args['level']:g}")
-    return {
-        "kind": "autoencoder",
-        "dist": "DenoisingAutoencoder",
-        "event_shape": format_shape(node.event_shape),
-        "observed": observed,
-        "caption": (f"{name}~ ~ {noise}\nh = {args['encoder'].name}({name}~)\n"
-                    f"{name} ~ {args['likelihood'].capitalize()}({args['decoder'].name}(h))"),
-    }
-
-
-# a flow node lists at most this many transforms, then "... n more"
-FLOW_LINES = 12
-
-
-def _flow_attrs(node: ir.Sample, observed: bool) -> dict:
-    """A flow as one node listing its base distribution and transform chain
-    (the transforms' weights are not drawn as separate networks)."""
-    spec, header = node.dist, []
-    if spec.family == "Dequantized":
-        header.append(f"dequantised, {spec.args['levels']} levels")
-        spec = spec.args["base_dist"]
-    base = spec.args["base_dist"]
-    chain = spec.args["specs"]
-    lines = [f"base {base.family} {format_shape(base.event_shape)}", *_chain_lines(chain)]
-    if len(lines) > FLOW_LINES:
-        lines = lines[:FLOW_LINES - 1] + [f"... {len(lines) - FLOW_LINES + 1} more"]
-    return {
-        "kind": "flow",
-        "dist": node.dist.family,
-        "event_shape": format_shape(node.event_shape),
-        "observed": observed,
-        "caption": "\n".join([f"flow of {len(chain)} transform{'s' if len(chain) > 1 else ''}", *header, *lines]),
-    }
-
-
-def _chain_lines(chain) -> list:
-    """One line per transform, with a repeated block of kinds written once:
-    ``"4 x [ActNorm(2) -> InvertibleLinear(2, LU) -> AffineCoupling(...)]"``."""
-    if not chain:
-        return []
-    kinds = [type(t).__name__ for t in chain]
-    for period in range(1, 5):
-        repeats = 1
-        while kinds[repeats * period:(repeats + 1) * period] == kinds[:period]:
-            repeats += 1
-        if repeats >= 2 and repeats * period >= 4:
-            block = " -> ".join(t.label() for t in chain[:period])
-            return [f"{repeats} x [{block}]"] + _chain_lines(chain[repeats * period:])
-    return [chain[0].label()] + _chain_lines(chain[1:])
 
 
 def _param_attrs(node: ir.Param) -> dict:

@@ -39,6 +39,7 @@ __all__ = [
     "Deterministic",
     "Program",
     "refs_in",
+    "SCORE",
 ]
 
 
@@ -247,6 +248,11 @@ def refs_in(obj) -> tuple:
 
     walk(obj)
     return tuple(dict.fromkeys(out))
+
+
+# the node a discriminator program records its returned score as (the backends
+# read it back by this name)
+SCORE = "score"
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,14 @@ def trace_program(fn: Callable, name: str, role: str, hyper: dict, inputs: dict 
     return tracer.program(inputs=tuple(inputs or ()), hyper=hyper, doc=doc)
 
 
-# the node a discriminator program's returned score is recorded as
-SCORE = "score"
+
+# What a Model's conveniences need from the layers above the core: ``"backend"``
+# (name -> backend, for to_pyro/to_numpyro), ``"fit"`` (gendsl.inference.fit) and
+# ``"objective"`` (name or instance -> objective, for a GAN's drawn losses). The core
+# imports neither gendsl.backends, gendsl.inference nor gendsl.models (DESIGN §6);
+# gendsl/__init__.py, the top-level conveniences, fills this table with functions
+# that import them on first use.
+UPPER_LAYERS: dict[str, Callable] = {}
 
 
 class ModelFactory:
@@ -189,7 +195,7 @@ class Model:
                     f"{format_shape(score.shape)}; it must be one number per row, shape {format_shape(rows)} "
                     f"or {format_shape(rows + (1,))} (end the network with one output unit)"
                 )
-            primitives.deterministic(SCORE, score)
+            primitives.deterministic(ir.SCORE, score)
 
         return trace_program(fn, self.name, "discriminator", hyper, inputs=specs, plates=self.ir.plates,
                              doc=fn.__doc__ or "", output=record)
@@ -246,9 +252,8 @@ class Model:
 
         if not guide or self.discriminator_ir is None:
             return graph_spec(self.ir, self.guide_ir if guide else None)
-        from gendsl.inference import objectives  # the losses' text lives with the objective
-
-        terms = objectives.get(objective or "adversarial").terms()
+        # the losses' text lives with the objective, in gendsl.inference
+        terms = UPPER_LAYERS["objective"](objective or "adversarial").terms()
         return graph_spec(self.ir, self.guide_ir, self.discriminator_ir, terms)
 
     def render(self, path: str | None = None, guide: bool = True, format: str | None = None, objective=None):
@@ -289,16 +294,12 @@ class Model:
     def to_pyro(self, **options):
         """A plain Pyro ``(model, guide)`` pair; options (``seed``, ``dtype``,
         ``device``) as :meth:`gendsl.backends.pyro.PyroBackend.compile` takes them."""
-        from .backends import get_backend
-
-        return get_backend("pyro").compile(self, **options)
+        return UPPER_LAYERS["backend"]("pyro").compile(self, **options)
 
     def to_numpyro(self, **options):
         """A plain NumPyro ``(model, guide)`` pair; options (``seed``, ``dtype``)
         as :meth:`gendsl.backends.numpyro.NumPyroBackend.compile` takes them."""
-        from .backends import get_backend
-
-        return get_backend("numpyro").compile(self, **options)
+        return UPPER_LAYERS["backend"]("numpyro").compile(self, **options)
 
     def init_params(self, seed: int = 0) -> dict:
         """Initial parameter values ``{name: float64 array}`` (constrained), the
@@ -315,13 +316,11 @@ class Model:
         unless the model says otherwise); ``guide="normal"`` or ``"delta"``
         trains with an automatic guide (see :meth:`with_guide`).
         """
-        from gendsl.inference import fit
-
         if objective is None:
             objective = getattr(self.factory, "default_objective", "mle")
         guide = options.pop("guide", None)
         model = self.with_guide(guide) if guide is not None else self
-        return fit(model, data, objective=objective, backend=backend, **options)
+        return UPPER_LAYERS["fit"](model, data, objective=objective, backend=backend, **options)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyper.items())

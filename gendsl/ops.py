@@ -450,6 +450,43 @@ def full(shape, fill_value, dtype=float):
     return np.full(shape, fill_value, dtype=dtype)
 
 
+# -- Python operators on traced values --------------------------------------------------
+# Value lives in gendsl.trace, below this module; its operators and NumPy-style
+# methods are the ops above, attached here (as JAX's array_methods gives its
+# Tracer the jax.numpy functions), so trace never imports ops.
+_OPERATORS = {  # op -> (method, reflected method)
+    "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"),
+    "multiply": ("__mul__", "__rmul__"), "divide": ("__truediv__", "__rtruediv__"),
+    "power": ("__pow__", "__rpow__"), "matmul": ("__matmul__", "__rmatmul__"),
+    "less": ("__lt__", None), "less_equal": ("__le__", None), "greater": ("__gt__", None),
+    "greater_equal": ("__ge__", None), "equal": ("__eq__", None), "not_equal": ("__ne__", None),
+}
+
+
+def _operator(name, reflected):
+    def method(self, other):
+        return apply(name, other, self) if reflected else apply(name, self, other)
+
+    return method
+
+
+def _value_reshape(self, *shape):
+    return reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+
+for _n, _methods in _OPERATORS.items():
+    for _reflected, _method in enumerate(_methods):
+        if _method is not None:
+            setattr(Value, _method, _operator(_n, bool(_reflected)))
+Value.__neg__ = lambda self: apply("negative", self)
+Value.__abs__ = lambda self: apply("abs", self)
+Value.__getitem__ = getitem
+Value.T = property(lambda self: swapaxes(self, -1, -2), doc="The last two axes swapped.")
+Value.sum = lambda self, axis=None, keepdims=False: sum(self, axis=axis, keepdims=keepdims)
+Value.mean = lambda self, axis=None, keepdims=False: mean(self, axis=axis, keepdims=keepdims)
+Value.reshape = _value_reshape
+
+
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)

@@ -48,9 +48,11 @@ def tracing(tracer: "Tracer"):
 class Value:
     """A symbolic value: the output of one IR node.
 
-    Supports Python arithmetic, comparisons, ``@`` and NumPy-style indexing;
-    each builds an op node in the active trace. ``shape``, ``ndim`` and
-    ``dtype`` are static.
+    Supports Python arithmetic, comparisons, ``@``, NumPy-style indexing,
+    ``.T``, ``.sum``, ``.mean`` and ``.reshape``; each builds an op node in
+    the active trace. Those methods are the ops themselves, so
+    :mod:`gendsl.ops` (which builds values, one layer up) attaches them; this
+    module never imports it. ``shape``, ``ndim`` and ``dtype`` are static.
     """
 
     __slots__ = ("name", "shape", "dtype")
@@ -93,67 +95,6 @@ class Value:
             f"traced value {self.name!r} cannot become a NumPy array while tracing; "
             f"use gendsl.ops (NumPy's names) instead of numpy functions on random values"
         )
-
-    # -- operators ------------------------------------------------------------
-    def _bin(self, op, other, reverse=False):
-        from . import ops
-
-        return ops.apply(op, other, self) if reverse else ops.apply(op, self, other)
-
-    def __add__(self, o): return self._bin("add", o)
-    def __radd__(self, o): return self._bin("add", o, True)
-    def __sub__(self, o): return self._bin("subtract", o)
-    def __rsub__(self, o): return self._bin("subtract", o, True)
-    def __mul__(self, o): return self._bin("multiply", o)
-    def __rmul__(self, o): return self._bin("multiply", o, True)
-    def __truediv__(self, o): return self._bin("divide", o)
-    def __rtruediv__(self, o): return self._bin("divide", o, True)
-    def __pow__(self, o): return self._bin("power", o)
-    def __rpow__(self, o): return self._bin("power", o, True)
-    def __matmul__(self, o): return self._bin("matmul", o)
-    def __rmatmul__(self, o): return self._bin("matmul", o, True)
-    def __lt__(self, o): return self._bin("less", o)
-    def __le__(self, o): return self._bin("less_equal", o)
-    def __gt__(self, o): return self._bin("greater", o)
-    def __ge__(self, o): return self._bin("greater_equal", o)
-    def __eq__(self, o): return self._bin("equal", o)  # type: ignore[override]
-    def __ne__(self, o): return self._bin("not_equal", o)  # type: ignore[override]
-
-    def __neg__(self):
-        from . import ops
-
-        return ops.apply("negative", self)
-
-    def __abs__(self):
-        from . import ops
-
-        return ops.apply("abs", self)
-
-    def __getitem__(self, index):
-        from . import ops
-
-        return ops.getitem(self, index)
-
-    @property
-    def T(self):
-        from . import ops
-
-        return ops.swapaxes(self, -1, -2)
-
-    def sum(self, axis=None, keepdims=False):
-        from . import ops
-
-        return ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        from . import ops
-
-        return ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        from . import ops
-
-        return ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
 
 
 def as_arg(x) -> Any:

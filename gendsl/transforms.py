@@ -84,7 +84,7 @@ class Bijector(NetSpec):
     """Base of the learnable transforms: a named bijection of ``R^dim`` with
     weights ``"<name>.<key>"`` (shapes from :meth:`param_shapes`).
 
-    Backends implement each kind once, in :mod:`gendsl.backends.flows`, and
+    Backends implement each kind once, in :mod:`gendsl.families.flow`, and
     wrap it as a ``pyro.distributions.transforms.Transform`` (a
     ``TransformModule`` in plain Pyro programs) or a NumPyro ``Transform``.
     """

@@ -6,9 +6,10 @@ through ``dist.Delta`` (no density), plus a discriminator attached with
 the discriminator takes a step on one minibatch of real rows against as many
 generated ones, and every ``n_critic`` such steps the generator takes one,
 each player with its own Adam optimiser (``lr`` for the generator, ``lr_d``
-for the discriminator). With ``d_r = D(x)`` on real rows and ``d_f =
-D(G(z))`` on generated ones (``D`` returns a logit or a critic value),
-averaged over rows:
+for the discriminator); :meth:`Adversarial.players` lists the two for the
+engines, which run any objective's players through one stepper. With ``d_r =
+D(x)`` on real rows and ``d_f = D(G(z))`` on generated ones (``D`` returns a
+logit or a critic value), averaged over rows:
 
 =================  ==========================================  ======================================
 ``loss=``          discriminator minimises                     generator minimises
@@ -40,9 +41,11 @@ References:
 
 from __future__ import annotations
 
+from gendsl.dist import FAMILIES
 from gendsl.errors import ObjectiveError, unknown_name
 
 from .objectives import Objective, register
+from .optim import Player
 
 __all__ = ["Adversarial", "LOSSES"]
 
@@ -67,7 +70,6 @@ class Adversarial(Objective):
     """
 
     needs_density = False
-    game = True  # trained by the engines' two-player stepper
 
     def __init__(self, loss: str = "non_saturating", n_critic: int | None = None, lr_d: float | None = None,
                  betas=None, gp: float = 10.0, clip: float = 0.01):
@@ -97,7 +99,7 @@ class Adversarial(Objective):
     def check(self, model, data_sites) -> None:
         super().check(model, data_sites)
         program, given = model.ir, set(data_sites)
-        implicit = [s.name for s in program.observed if s.dist.family == "Delta"]
+        implicit = [s.name for s in program.observed if FAMILIES[s.dist.family].density == "implicit"]
         if not implicit:
             raise ObjectiveError(
                 f"objective 'adversarial' trains implicit models, whose data site is a generator's output "
@@ -119,10 +121,36 @@ class Adversarial(Objective):
         if missing:
             raise ObjectiveError(f"objective 'adversarial' needs data for {missing}, the samples to imitate")
 
-    # -- the two players' losses ----------------------------------------------------------------------
+    # -- the two players ------------------------------------------------------------------------------
+    def players(self, lowered, optim) -> list:
+        """The discriminator, stepping on every minibatch at ``lr_d`` (its
+        weights clipped after each step for ``wgan``), then the generator,
+        stepping every ``n_critic`` minibatches; the parameters' moving
+        average follows the generator's steps."""
+        critic = lowered.discriminator_params
+        optim_d, optim_g = optim.players(self.lr_d, self.betas, self.n_critic)
+        return [
+            Player("discriminator", self._discriminator_step, optim_d, params=critic,
+                   project=self._clip if self.clips else None, averages=False),
+            Player("generator", self._generator_step, optim_g, params=lambda name: name not in critic,
+                   every=self.n_critic),
+        ]
+
+    def _discriminator_step(self, lowered, params, batch, missing, n_total, rng):
+        """:meth:`discriminator_loss` as a player's loss (the game uses neither ``missing`` nor ``n_total``)."""
+        return self.discriminator_loss(lowered, params, batch, rng)
+
+    def _generator_step(self, lowered, params, batch, missing, n_total, rng):
+        """:meth:`generator_loss` as a player's loss."""
+        return self.generator_loss(lowered, params, batch, rng)
+
+    def _clip(self, ops, value):
+        """WGAN's projection: the critic's weights back into ``[-clip, clip]``."""
+        return ops["clip"](value, -self.clip, self.clip)
+
     def loss(self, lowered, params, batch, missing, n_total, rng):
-        raise ObjectiveError("objective 'adversarial' is a two-player game: its engine calls "
-                             "discriminator_loss and generator_loss, not loss")
+        raise ObjectiveError("objective 'adversarial' is a two-player game: its players (see players()) "
+                             "minimise discriminator_loss and generator_loss, not loss")
 
     def discriminator_loss(self, lowered, params, batch, rng):
         """The discriminator's loss on one minibatch of real rows and as many

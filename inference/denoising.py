@@ -18,10 +18,7 @@ from gendsl.errors import ObjectiveError
 
 from .objectives import Objective, register
 
-__all__ = ["Denoising", "DENOISABLE"]
-
-# families whose backend distributions have ``denoising_loss(value)``
-DENOISABLE = ("Diffusion", "DenoisingAutoencoder")
+__all__ = ["Denoising"]
 
 
 @register("denoising")
@@ -38,12 +35,13 @@ class Denoising(Objective):
         Robust Features with Denoising Autoencoders", ICML 2008.
     """
 
-    trains_without_density = ("DenoisingAutoencoder",)
+    trains_denoisable = True
 
     def check(self, model, data_sites) -> None:
         super().check(model, data_sites)
         program, given = model.ir, set(data_sites)
-        chains = [s.name for s in program.sites if s.dist.family in DENOISABLE and (s.observed or s.name in given)]
+        chains = [s.name for s in program.sites
+                  if FAMILIES[s.dist.family].denoisable and (s.observed or s.name in given)]
         if not chains:
             raise ObjectiveError(
                 f"objective 'denoising' trains diffusion chains (dist.Diffusion) and denoising autoencoders "
@@ -63,10 +61,11 @@ class Denoising(Objective):
         global sites' negative log-likelihood."""
         handler = lowered.score(params, batch, missing=missing, training=rng)
         chains = sorted(name for name in handler.dists
-                        if lowered.program[name].dist.family in DENOISABLE and name in batch)
-        total = handler.dists[chains[0]].denoising_loss(batch[chains[0]])
+                        if FAMILIES[lowered.program[name].dist.family].denoisable and name in batch)
+        implementation = lowered.backend.implementation
+        total = implementation(handler.dists[chains[0]]).denoising_loss(batch[chains[0]])
         for name in chains[1:]:
-            total = total + handler.dists[name].denoising_loss(batch[name])
+            total = total + implementation(handler.dists[name]).denoising_loss(batch[name])
         others = [f for f in handler.factors if f.name not in chains]
         if not others:
             return total, 0.0

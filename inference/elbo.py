@@ -12,7 +12,7 @@ import math
 
 from gendsl.backends.enum import row_plate
 from gendsl.backends.handlers import Factor
-from gendsl.dist import BOUND_ONLY, FAMILIES, POINT_MASSES
+from gendsl.dist import FAMILIES
 from gendsl.errors import ObjectiveError
 
 from .objectives import Objective, register
@@ -24,7 +24,7 @@ def _chain_bound(model, data_sites) -> bool:
     """Whether ``model`` is scored by its own variational bound (a diffusion
     chain, no guide, no latent site without data)."""
     given = set(data_sites)
-    return (model.guide_ir is None and any(s.dist.family in BOUND_ONLY for s in model.ir.sites)
+    return (model.guide_ir is None and any(FAMILIES[s.dist.family].density == "bound" for s in model.ir.sites)
             and all(s.name in given for s in model.ir.latent))
 
 
@@ -195,7 +195,7 @@ class IWAE(Objective):
         _check_guide_sites(self, model)
         row = row_plate(model.ir)
         for site in model.guide_ir.sites:
-            if self.dreg and site.dist.family in POINT_MASSES:
+            if self.dreg and FAMILIES[site.dist.family].point_mass:
                 raise ObjectiveError(
                     f"iwae with dreg=True reweighs each particle's path through the guide, but guide site "
                     f"{site.name!r} of model {model.name!r} is a point mass ({site.dist.family}): all its particles "

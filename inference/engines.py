@@ -2,10 +2,14 @@
 
 Two engines share one interface: :class:`TorchEngine` (Pyro backend, eager
 PyTorch with ``torch.optim.Adam``) and :class:`JaxEngine` (NumPyro backend,
-one ``jax.jit``-compiled step with ``optax.adam``). Both keep the data on the
-device, draw minibatch orders from the same NumPy generator (so a seed gives
-the same batches on both) and read the loss back once per epoch, not per
-step, so no step waits on the host.
+``jax.jit``-compiled updates with ``optax.adam``). Each has one stepper, which
+runs the players an objective lists (:meth:`Objective.players
+<gendsl.inference.objectives.Objective.players>`: one by default, a GAN's
+discriminator and generator): on each minibatch the players due take their
+steps in turn, each with its own optimiser over its own parameters. Both keep
+the data on the device, draw minibatch orders from the same NumPy generator
+(so a seed gives the same batches on both) and read the losses back once per
+epoch, not per step, so no step waits on the host.
 """
 
 from __future__ import annotations
@@ -66,11 +70,17 @@ class Engine:
         return {k: np.asarray(self.backend.to_numpy(v), dtype=np.float64) for k, v in params.items()}
 
     def stepper(self, objective, data, missing, optim, seed, params, ema=None, compile=False):
-        """The optimiser state and one compiled/eager training step (keeping an
-        exponential moving average of the parameters when ``ema`` is a decay);
-        ``optim`` is an :class:`~gendsl.inference.optim.Adam` or a constant learning rate.
-        ``compile``: compile the loss (PyTorch's ``torch.compile``; a JAX step
-        is always compiled)."""
+        """The optimiser states and training step of ``objective``'s players
+        (keeping an exponential moving average of the parameters when ``ema``
+        is a decay); ``optim`` is an :class:`~gendsl.inference.optim.Adam` or
+        a constant learning rate. ``compile``: compile the loss (PyTorch's
+        ``torch.compile``, for a one-player objective; a JAX step is always
+        compiled)."""
+        players = objective.players(self.lowered, Adam.of(optim))
+        return self._stepper(objective, players, data, missing, seed, params, ema, compile)
+
+    def _stepper(self, objective, players, data, missing, seed, params, ema, compile):
+        """This engine's stepper over ``players`` (see :meth:`stepper`)."""
         raise NotImplementedError
 
     def train(self, objective, data, missing, epochs, batch_size, optim, seed, params, progress, callback=None,
@@ -112,20 +122,16 @@ class Engine:
         start = stepper.snapshot()
         for epoch in range(first, epochs):
             previous_start, start = start, stepper.snapshot()
-            step_losses = stepper.read([stepper.step(idx) for idx in _batches(n, batch_size, rng)])
-            player = stepper.read_generator() if hasattr(stepper, "read_generator") else None
-            if not np.all(np.isfinite(step_losses)) or (player is not None and not np.all(np.isfinite(player))):
-                good = _last_good(step_losses, start, previous_start)
+            for idx in _batches(n, batch_size, rng):
+                stepper.step(idx)
+            losses = stepper.read()  # {player: its losses this epoch}, the one host read per epoch
+            if not all(np.all(np.isfinite(v)) for v in losses.values()):
+                good = _last_good(next(iter(losses.values())), start, previous_start)
                 raise _Stop(epoch, stepper.params(good), history)
-            history["step_loss"].extend(step_losses.tolist())
-            history["epoch_loss"].append(float(step_losses.mean()))
-            if player is not None:  # a game: step_loss is the discriminator's
-                history.setdefault("generator_step_loss", []).extend(player.tolist())
-                # None for an epoch shorter than n_critic steps, where the generator did not move
-                history.setdefault("generator_epoch_loss", []).append(float(player.mean()) if player.size
-                                                                      else None)
+            _record(history, losses)
             bar.update(1)
-            bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
+            if history["epoch_loss"][-1] is not None:
+                bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
             if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
                 header = {**(run or {}), "epoch": epoch, "history": history,
                           "batch_rng": rng.bit_generator.state}
@@ -233,11 +239,22 @@ def _last_good(step_losses, start, previous_start):
     """The newest parameters whose loss was computed and finite.
 
     Each step's loss scores the parameters *before* that step, so the start of
-    this epoch is known good only if this epoch's first loss is finite;
-    otherwise fall back to the start of the previous epoch (its first loss was
-    finite, or training would have stopped there).
+    this epoch is known good only if this epoch's first loss (the first
+    player's) is finite; otherwise fall back to the start of the previous
+    epoch (its first loss was finite, or training would have stopped there).
     """
-    return start if np.isfinite(step_losses[0]) else previous_start
+    return start if step_losses.size and np.isfinite(step_losses[0]) else previous_start
+
+
+def _record(history: dict, losses: dict) -> None:
+    """Adds one epoch's losses to ``history``: the first player's as
+    ``step_loss``/``epoch_loss``, each other's as ``{name}_step_loss`` and
+    ``{name}_epoch_loss`` (``None`` for an epoch in which it never stepped,
+    as a generator in an epoch shorter than ``n_critic`` minibatches)."""
+    for i, (name, values) in enumerate(losses.items()):
+        prefix = f"{name}_" if i else ""
+        history.setdefault(f"{prefix}step_loss", []).extend(values.tolist())
+        history.setdefault(f"{prefix}epoch_loss", []).append(float(values.mean()) if values.size else None)
 
 
 def _epoch_bar(epochs, progress, desc):
@@ -278,35 +295,118 @@ class TorchEngine(Engine):
     def _numerics(self):
         return flush_subnormals()
 
-    def stepper(self, objective, data, missing, optim, seed, params, ema=None, compile=False):
+    def _stepper(self, objective, players, data, missing, seed, params, ema, compile):
         import torch
 
         torch.manual_seed(seed)
-        if getattr(objective, "game", False):
-            if compile:
-                raise GendslError(
-                    f"compile=True compiles one loss per step, and the {objective.name!r} objective alternates "
-                    f"two players' losses; train it with compile=False")
-            return _TorchGameStepper(self, objective, data, missing, Adam.of(optim), params, ema)
-        return _TorchStepper(self, objective, data, missing, Adam.of(optim), params, ema, compile)
+        if compile and len(players) > 1:
+            raise GendslError(
+                f"compile=True compiles one loss per step, and the {objective.name!r} objective alternates "
+                f"{_NUMBERS.get(len(players), len(players))} players' losses; train it with compile=False")
+        return _TorchStepper(self, objective, players, data, missing, params, ema, compile)
 
 
-class _TorchStepper:
-    """Eager PyTorch: unconstrained leaves, ``torch.optim.Adam`` (``AdamW``
-    with weight decay); ``self.t`` counts steps for the learning-rate schedule.
+_NUMBERS = {2: "two", 3: "three", 4: "four"}  # players, in words, for messages
 
-    With ``compile``, the loss (model, guide and objective: everything the
-    interpreter does in Python each step) is compiled by ``torch.compile``
-    into one graph, as a hand-written ``torch.compile`` loop would be. The
-    first step's batch size is the compiled one; before compiling, one
-    untracked pass (no gradient, PyTorch's random state forked) fills the
-    lowered program's caches of constants, so the graph reads them instead
-    of building them. A step of another size (an epoch's last, shorter
-    batch) runs eagerly rather than recompiling. ``compiled_steps`` counts
-    the compiled ones.
+
+class _Stepper:
+    """What both engines' steppers share: the players, which of them are due
+    on a minibatch, and their losses kept on the device until :meth:`read`.
+
+    A subclass sets ``players``, ``owned`` (each player's parameter names,
+    from :func:`_owned`), ``tags`` (each player's checkpoint prefix) and
+    ``t`` (minibatches stepped), and provides ``_batch(idx)``,
+    ``_update(j, t, batch)`` (one step of player ``j``, returning its loss)
+    and ``_host(losses)`` (a list of device scalars as one NumPy array).
     """
 
-    def __init__(self, engine, objective, data, missing, optim, params, ema=None, compile=False):
+    def step(self, idx):
+        """One minibatch: each player due on it takes its step, in order.
+
+        Returns:
+            The first player's loss (a device scalar), ``None`` when it was not due.
+        """
+        batch = self._batch(idx)
+        t = self.t + 1
+        for j, player in enumerate(self.players):
+            if player.steps_at(t):
+                self.losses[player.name].append(self._update(j, t, batch))
+        self.t = t
+        first = self.players[0]
+        return self.losses[first.name][-1] if first.steps_at(t) else None
+
+    def read(self) -> dict:
+        """Each player's losses since the last read, as NumPy arrays (read back from the device here)."""
+        out = {name: self._host(values) if values else np.zeros(0) for name, values in self.losses.items()}
+        self.losses = {name: [] for name in self.losses}
+        return out
+
+    def _players(self, objective, players, names) -> None:
+        self.players, self.owned, self.tags = players, _owned(objective, players, names), _tags(players)
+        self.t, self.losses = 0, {p.name: [] for p in players}
+
+
+def _owned(objective, players, names) -> list:
+    """Each player's parameter names, in the order of ``names``; refuses
+    players whose names repeat, and parameters claimed twice."""
+    label, who = objective.name or type(objective).__name__, [p.name for p in players]
+    if len(set(who)) != len(who):
+        raise GendslError(f"objective {label!r} names its players {who}: each name must be unique, since it "
+                          f"names the player's history entries and its optimiser's checkpointed state")
+    owned = [tuple(k for k in names if p.owns(k)) for p in players]
+    shared = [k for k in names if sum(k in part for part in owned) > 1]
+    if shared:
+        raise GendslError(f"objective {label!r}: parameters {shared} belong to more than one of its players "
+                          f"{who}; each parameter is updated by one player's optimiser (Player.params)")
+    empty = [p.name for p, part in zip(players, owned) if not part]
+    if empty and len(players) > 1:
+        raise GendslError(f"objective {label!r}: players {empty} own none of the model's parameters "
+                          f"({len(names)}, e.g. {names[:3]}); check their Player.params")
+    return owned
+
+
+def _tags(players) -> list:
+    """The checkpoint prefix of each player's optimiser state: ``opt`` for
+    the first (as a one-player run has always written it), ``opt_{name}``."""
+    return ["opt"] + [f"opt_{p.name}" for p in players[1:]]
+
+
+# checkpoints from before the players (a two-player stepper of their own) kept the critic
+# steps under game/steps and the players' optimisers under opt_d/ (JAX) or opt/ and opt_g/
+_RENAMED = (("opt_d/", "opt/"), ("opt_g/", "opt_generator/"), ("game/steps", "sched/$t"))
+
+
+def _current_keys(arrays: dict) -> dict:
+    """A checkpoint's arrays under today's names (renaming an older game checkpoint's)."""
+    if "game/steps" not in arrays:
+        return arrays
+    out = {}
+    for key, value in arrays.items():
+        if key == "sched/$t":  # the old game's base class wrote an unused 0 here
+            continue
+        old, new = next(((o, n) for o, n in _RENAMED if key.startswith(o)), ("", ""))
+        out[new + key[len(old):]] = value
+    return out
+
+
+class _TorchStepper(_Stepper):
+    """Eager PyTorch over the objective's players: unconstrained leaves, and
+    per player a ``torch.optim.Adam`` (``AdamW`` with weight decay) over the
+    parameters it owns, whose schedule counts that player's steps; ``self.t``
+    counts minibatches.
+
+    With ``compile`` (a one-player objective), the loss (model, guide and
+    objective: everything the interpreter does in Python each step) is
+    compiled by ``torch.compile`` into one graph, as a hand-written
+    ``torch.compile`` loop would be. The first step's batch size is the
+    compiled one; before compiling, one untracked pass (no gradient,
+    PyTorch's random state forked) fills the lowered program's caches of
+    constants, so the graph reads them instead of building them. A step of
+    another size (an epoch's last, shorter batch) runs eagerly rather than
+    recompiling. ``compiled_steps`` counts the compiled ones.
+    """
+
+    def __init__(self, engine, objective, players, data, missing, params, ema=None, compile=False):
         import torch
 
         self.torch, self.engine, self.objective = torch, engine, objective
@@ -314,8 +414,10 @@ class _TorchStepper:
         device = lowered.dtype[1]
         self.u = {k: v.detach().clone().requires_grad_(True)
                   for k, v in lowered.unconstrain(engine.params_in(params)).items()}
-        self.optim, self.t = optim, 0
-        self.opt = self._optimisers(optim)
+        self._players(objective, players, list(self.u))
+        self.opts = [p.optim.torch([self.u[k] for k in names]) for p, names in zip(players, self.owned)]
+        # the others' leaves, taken out of autograd while a player steps
+        self.held = [[v for k, v in self.u.items() if k not in names] for names in self.owned]
         self.full = engine.put_data(data)
         self.masks = {k: torch.as_tensor(m, device=device) for k, m in missing.items()}
         self.n, self.device, self.rng = _rows(data, lowered), device, engine.backend.rng(None)
@@ -323,11 +425,42 @@ class _TorchStepper:
         self.avg = None if ema is None else {k: v.detach().clone() for k, v in self.u.items()}
         self.compile, self.compiled, self.compiled_rows, self.compiled_steps = bool(compile), None, None, 0
 
-    def _optimisers(self, optim):
-        return optim.torch(list(self.u.values()))
+    def _batch(self, idx):
+        idx = self.torch.as_tensor(idx, device=self.device)
+        return ({k: v[idx] for k, v in self.full.items()}, {k: m[idx] for k, m in self.masks.items()},
+                idx.shape[0])
+
+    def _update(self, j, t, batch):
+        """One step of player ``j`` on its own parameters; its detached loss."""
+        player, opt = self.players[j], self.opts[j]
+        for v in self.held[j]:
+            v.requires_grad_(False)
+        try:
+            loss = self._player_loss(player, *batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            player.optim.torch_step(opt, player.schedule_step(t))
+        finally:
+            for v in self.held[j]:
+                v.requires_grad_(True)
+        if player.project is not None:
+            ops = self.engine.backend.ops
+            with self.torch.no_grad():
+                for k in self.owned[j]:
+                    self.u[k].copy_(player.project(ops, self.u[k]))
+        if player.averages:
+            self._average()
+        return loss.detach()
+
+    def _player_loss(self, player, batch, masks, rows):
+        loss = self._compiled_loss(rows, batch, masks) if self.compile else None
+        if loss is None:
+            loss = player.loss(self.lowered, self.lowered.constrain(self.u), batch, masks, self.n, self.rng)
+        return loss
 
     def _loss(self, u, batch, masks):
-        return self.objective.loss(self.lowered, self.lowered.constrain(u), batch, masks, self.n, self.rng)
+        """The (only) player's loss, the function ``compile`` compiles."""
+        return self.players[0].loss(self.lowered, self.lowered.constrain(u), batch, masks, self.n, self.rng)
 
     def _own_loss(self):
         """``self._loss`` on a code object of its own: ``torch.compile`` keeps its
@@ -370,20 +503,6 @@ class _TorchStepper:
             warnings.filterwarnings("ignore", message="The .grad attribute of a Tensor that is not a leaf")
             return self.compiled(self.u, batch, masks)
 
-    def step(self, idx):
-        idx = self.torch.as_tensor(idx, device=self.device)
-        batch = {k: v[idx] for k, v in self.full.items()}
-        masks = {k: m[idx] for k, m in self.masks.items()}
-        loss = self._compiled_loss(idx.shape[0], batch, masks) if self.compile else None
-        if loss is None:
-            loss = self._loss(self.u, batch, masks)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optim.torch_step(self.opt, self.t)
-        self.t += 1
-        self._average()
-        return loss.detach()
-
     def _average(self):
         """One step of the parameters' moving average (warmed up), when one is kept."""
         if self.avg is not None:
@@ -392,8 +511,8 @@ class _TorchStepper:
             with self.torch.no_grad():
                 self.torch._foreach_lerp_(list(self.avg.values()), list(self.u.values()), weight)
 
-    def read(self, losses):
-        return self.torch.stack(losses).cpu().numpy()  # the one host read per epoch
+    def _host(self, losses):
+        return self.torch.stack(losses).cpu().numpy()
 
     def snapshot(self):
         return {k: v.detach().clone() for k, v in (self.u if self.avg is None else self.avg).items()}
@@ -403,11 +522,12 @@ class _TorchStepper:
             return self.engine.params_out(self.lowered.constrain(state))
 
     def state(self) -> dict:
-        """Every array needed to continue exactly: parameters, Adam moments, RNG."""
+        """Every array needed to continue exactly: parameters, each player's Adam moments, counters, RNG."""
         out = {f"u/{k}": v.detach().cpu().numpy() for k, v in self.u.items()}
-        for i, st in self.opt.state_dict()["state"].items():
-            for key, value in st.items():
-                out[f"opt/{i}/{key}"] = value.detach().cpu().numpy()
+        for tag, opt in zip(self.tags, self.opts):
+            for i, st in opt.state_dict()["state"].items():
+                for key, value in st.items():
+                    out[f"{tag}/{i}/{key}"] = value.detach().cpu().numpy()
         if self.avg is not None:
             out.update({f"ema/{k}": v.detach().cpu().numpy() for k, v in self.avg.items()})
             out["ema/$count"] = np.asarray(self.count)
@@ -418,7 +538,7 @@ class _TorchStepper:
         return out
 
     def restore(self, arrays: dict) -> None:
-        torch = self.torch
+        torch, arrays = self.torch, _current_keys(arrays)
         with torch.no_grad():
             for k, v in self.u.items():
                 v.copy_(torch.as_tensor(arrays[f"u/{k}"]))
@@ -427,95 +547,20 @@ class _TorchStepper:
                     v.copy_(torch.as_tensor(arrays[f"ema/{k}"]))
                 self.count = int(arrays["ema/$count"])
         self.t = int(arrays.get("sched/$t", 0))
-        state = self.opt.state_dict()
-        moments = {}
-        for name, value in arrays.items():
-            if name.startswith("opt/"):
-                _, i, key = name.split("/")
-                moments.setdefault(int(i), {})[key] = torch.as_tensor(value, device=self.device)
-        state["state"] = moments
-        self.opt.load_state_dict(state)
+        for tag, opt in zip(self.tags, self.opts):
+            self._restore_moments(opt, arrays, tag)
         torch.set_rng_state(torch.as_tensor(arrays["rng/torch"]))
         if "rng/cuda" in arrays:
             torch.cuda.set_rng_state(torch.as_tensor(arrays["rng/cuda"]), self.device)
 
-
-class _TorchGameStepper(_TorchStepper):
-    """Two players (``objective.game``): the discriminator's parameters and
-    the rest (the generator's), each with its own Adam. ``step`` takes one
-    discriminator step and, every ``n_critic`` steps, one generator step;
-    it returns the discriminator's loss, and the generator's losses are read
-    once per epoch by :meth:`read_generator`."""
-
-    def __init__(self, engine, objective, data, missing, optim, params, ema=None):
-        super().__init__(engine, objective, data, missing, optim, params, ema)
-        self.steps, self.g_losses = 0, []
-
-    def _optimisers(self, optim):
-        """The discriminator's Adam (``self.opt`` with settings ``self.optim``,
-        so the base class checkpoints it) and the generator's (``self.opt_g``,
-        ``self.optim_g``); each player's schedule counts its own steps."""
-        objective = self.objective
-        names = self.lowered.discriminator_params
-        self.d_names = [k for k in self.u if k in names]
-        self.g_names = [k for k in self.u if k not in names]
-        self.optim, self.optim_g = optim.players(objective.lr_d, objective.betas, objective.n_critic)
-        self.opt_g = self.optim_g.torch([self.u[k] for k in self.g_names])
-        return self.optim.torch([self.u[k] for k in self.d_names])
-
-    def step(self, idx):
-        torch, lowered, objective = self.torch, self.lowered, self.objective
-        idx = torch.as_tensor(idx, device=self.device)
-        batch = {k: v[idx] for k, v in self.full.items()}
-        d_params = [self.u[k] for k in self.d_names]
-        loss = objective.discriminator_loss(lowered, lowered.constrain(self.u), batch, self.rng)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optim.torch_step(self.opt, self.steps)
-        if objective.clips:
-            with torch.no_grad():
-                for p in d_params:
-                    p.clamp_(-objective.clip, objective.clip)
-        self.steps += 1
-        if self.steps % objective.n_critic == 0:
-            for p in d_params:  # no gradient for the discriminator during the generator's step
-                p.requires_grad_(False)
-            try:
-                g_loss = objective.generator_loss(lowered, lowered.constrain(self.u), batch, self.rng)
-                self.opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                self.optim_g.torch_step(self.opt_g, self.steps // objective.n_critic - 1)
-            finally:
-                for p in d_params:
-                    p.requires_grad_(True)
-            self.g_losses.append(g_loss.detach())
-            self._average()
-        return loss.detach()
-
-    def read_generator(self):
-        out = self.torch.stack(self.g_losses).cpu().numpy() if self.g_losses else np.zeros(0)
-        self.g_losses = []
-        return out
-
-    def state(self) -> dict:
-        out = super().state()
-        for i, st in self.opt_g.state_dict()["state"].items():
-            for key, value in st.items():
-                out[f"opt_g/{i}/{key}"] = value.detach().cpu().numpy()
-        out["game/steps"] = np.asarray(self.steps)
-        return out
-
-    def restore(self, arrays: dict) -> None:
-        super().restore({k: v for k, v in arrays.items() if not k.startswith("opt_g/")})
-        state = self.opt_g.state_dict()
-        moments = {}
+    def _restore_moments(self, opt, arrays: dict, tag: str) -> None:
+        state, moments = opt.state_dict(), {}
         for name, value in arrays.items():
-            if name.startswith("opt_g/"):
+            if name.startswith(f"{tag}/"):
                 _, i, key = name.split("/")
                 moments.setdefault(int(i), {})[key] = self.torch.as_tensor(value, device=self.device)
         state["state"] = moments
-        self.opt_g.load_state_dict(state)
-        self.steps = int(arrays["game/steps"])
+        opt.load_state_dict(state)
 
 
 class JaxEngine(Engine):
@@ -594,61 +639,51 @@ class JaxEngine(Engine):
         dev = self._device()
         return arr if dev is None else jax.device_put(arr, dev)
 
-    def stepper(self, objective, data, missing, optim, seed, params, ema=None, compile=False):
+    def _stepper(self, objective, players, data, missing, seed, params, ema, compile):
         # every JAX step is compiled (jax.jit): compile changes nothing here
-        if getattr(objective, "game", False):
-            return _JaxGameStepper(self, objective, data, missing, Adam.of(optim), seed, params, ema)
-        return _JaxStepper(self, objective, data, missing, Adam.of(optim), seed, params, ema)
+        return _JaxStepper(self, objective, players, data, missing, seed, params, ema)
 
 
-class _JaxStepper:
-    """One ``jax.jit``-compiled step (gather, loss, gradient, optax Adam)."""
+class _JaxStepper(_Stepper):
+    """One ``jax.jit``-compiled update per player (gather, loss, gradient,
+    optax Adam, projection, moving average), each player with its own optax
+    state; a Python counter picks the players due on a minibatch, so no step
+    reads anything back from the device."""
 
-    def __init__(self, engine, objective, data, missing, optim, seed, params, ema=None):
+    def __init__(self, engine, objective, players, data, missing, seed, params, ema=None):
         import jax
         import jax.numpy as jnp
-        import optax
 
         self.jax, self.jnp, self.engine = jax, jnp, engine
-        lowered, backend = engine.lowered, engine.backend
-        self.lowered = lowered
+        self.lowered = lowered = engine.lowered
         self.u = lowered.unconstrain(engine.params_in(params))
-        opt = optim.optax()
-        self.opt_state = opt.init(self.u)
+        self._players(objective, players, list(self.u))
+        opts = [p.optim.optax() for p in players]
+        self.opt_states = [opt.init({k: self.u[k] for k in names}) for opt, names in zip(opts, self.owned)]
         full = engine.put_data(data)
         masks = {k: jnp.asarray(m) for k, m in missing.items()}
         n = _rows(data, lowered)
-
-        def step(u, opt_state, idx, key):
-            batch = {k: v[idx] for k, v in full.items()}
-            mbatch = {k: m[idx] for k, m in masks.items()}
-
-            def loss_fn(u):
-                return objective.loss(lowered, lowered.constrain(u), batch, mbatch, n, backend.rng(key))
-
-            loss, grads = jax.value_and_grad(loss_fn)(u)
-            updates, opt_state = opt.update(grads, opt_state, u)
-            return optax.apply_updates(u, updates), opt_state, loss
-
-        def averaged_step(u, opt_state, avg, idx, key):
-            u, opt_state, loss = step(u, opt_state, idx, key)
-            return u, opt_state, _averaged(avg, u, ema), loss
-
-        self._step = jax.jit(step if ema is None else averaged_step)
+        self._updates = [jax.jit(_jax_update(lowered, p, opt, names, full, masks, n, ema))
+                         for p, opt, names in zip(players, opts, self.owned)]
         self.avg = None if ema is None else {**self.u, "$count": jnp.zeros((), jnp.float32)}
         self.key = jax.random.PRNGKey(seed)
 
-    def step(self, idx):
+    def _batch(self, idx):
+        return self.jnp.asarray(idx)
+
+    def _update(self, j, t, idx):
+        """One step of player ``j`` (a key of its own, split off in player order); its loss."""
+        averages = self.players[j].averages
         self.key, sub = self.jax.random.split(self.key)
-        if self.avg is None:
-            self.u, self.opt_state, loss = self._step(self.u, self.opt_state, self.jnp.asarray(idx), sub)
-        else:
-            self.u, self.opt_state, self.avg, loss = self._step(self.u, self.opt_state, self.avg,
-                                                                self.jnp.asarray(idx), sub)
+        own, self.opt_states[j], avg, loss = self._updates[j](self.u, self.opt_states[j],
+                                                              self.avg if averages else None, idx, sub)
+        self.u = {**self.u, **own}
+        if averages:
+            self.avg = avg
         return loss
 
-    def read(self, losses):
-        return np.asarray(self.jnp.stack(losses))  # the one host read per epoch
+    def _host(self, losses):
+        return np.asarray(self.jnp.stack(losses))
 
     def snapshot(self):  # immutable arrays: no copy needed
         return self.u if self.avg is None else {k: v for k, v in self.avg.items() if k != "$count"}
@@ -657,141 +692,57 @@ class _JaxStepper:
         return self.engine.params_out(self.lowered.constrain(state))
 
     def state(self) -> dict:
-        """Every array needed to continue exactly: parameters, optax state, key."""
+        """Every array needed to continue exactly: parameters, each player's optax state, counter, key."""
         out = {f"u/{k}": np.asarray(v) for k, v in self.u.items()}
-        for i, leaf in enumerate(self.jax.tree_util.tree_leaves(self.opt_state)):
-            out[f"opt/{i}"] = np.asarray(leaf)
-        if self.avg is not None:
-            out.update({f"ema/{k}": np.asarray(v) for k, v in self.avg.items()})
-        out["rng/key"] = np.asarray(self.key)
-        return out
-
-    def restore(self, arrays: dict) -> None:
-        jnp, tree = self.jnp, self.jax.tree_util
-        self.u = {k: jnp.asarray(arrays[f"u/{k}"]) for k in self.u}
-        if self.avg is not None:
-            self.avg = {k: jnp.asarray(arrays[f"ema/{k}"], dtype=v.dtype) for k, v in self.avg.items()}
-        leaves = tree.tree_leaves(self.opt_state)
-        restored = [jnp.asarray(arrays[f"opt/{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]
-        self.opt_state = tree.tree_unflatten(tree.tree_structure(self.opt_state), restored)
-        self.key = jnp.asarray(arrays["rng/key"])
-
-
-class _JaxGameStepper:
-    """Two players under ``jax.jit``: a compiled discriminator step (with
-    weight clipping for ``wgan``) and a compiled generator step (with the
-    moving average), each with its own optax Adam; a Python counter picks
-    which runs, so no step reads anything back from the device."""
-
-    def __init__(self, engine, objective, data, missing, optim, seed, params, ema=None):
-        import jax
-        import jax.numpy as jnp
-        import optax
-
-        self.jax, self.jnp, self.engine, self.objective = jax, jnp, engine, objective
-        lowered, backend = engine.lowered, engine.backend
-        self.lowered = lowered
-        u = lowered.unconstrain(engine.params_in(params))
-        names = lowered.discriminator_params
-        self.ud = {k: v for k, v in u.items() if k in names}
-        self.ug = {k: v for k, v in u.items() if k not in names}
-        optim_d, optim_g = optim.players(objective.lr_d, objective.betas, objective.n_critic)
-        opt_d, opt_g = optim_d.optax(), optim_g.optax()
-        self.state_d, self.state_g = opt_d.init(self.ud), opt_g.init(self.ug)
-        full = engine.put_data(data)
-
-        def d_step(ud, ug, state, idx, key):
-            batch = {k: v[idx] for k, v in full.items()}
-
-            def loss_fn(ud):
-                return objective.discriminator_loss(lowered, lowered.constrain({**ug, **ud}), batch,
-                                                    backend.rng(key))
-
-            loss, grads = jax.value_and_grad(loss_fn)(ud)
-            updates, state = opt_d.update(grads, state, ud)
-            ud = optax.apply_updates(ud, updates)
-            if objective.clips:
-                ud = {k: jnp.clip(v, -objective.clip, objective.clip) for k, v in ud.items()}
-            return ud, state, loss
-
-        def g_step(ud, ug, state, avg, idx, key):
-            batch = {k: v[idx] for k, v in full.items()}
-
-            def loss_fn(ug):
-                return objective.generator_loss(lowered, lowered.constrain({**ug, **ud}), batch, backend.rng(key))
-
-            loss, grads = jax.value_and_grad(loss_fn)(ug)
-            updates, state = opt_g.update(grads, state, ug)
-            ug = optax.apply_updates(ug, updates)
-            if avg is not None:
-                avg = _averaged(avg, {**ug, **ud}, ema)
-            return ug, state, avg, loss
-
-        self._d_step, self._g_step = jax.jit(d_step), jax.jit(g_step)
-        self.avg = None if ema is None else {**u, "$count": jnp.zeros((), jnp.float32)}
-        self.key = jax.random.PRNGKey(seed)
-        self.steps, self.g_losses = 0, []
-
-    @property
-    def u(self):
-        return {**self.ug, **self.ud}
-
-    def step(self, idx):
-        jax, jnp = self.jax, self.jnp
-        idx = jnp.asarray(idx)
-        self.key, sub = jax.random.split(self.key)
-        self.ud, self.state_d, loss = self._d_step(self.ud, self.ug, self.state_d, idx, sub)
-        self.steps += 1
-        if self.steps % self.objective.n_critic == 0:
-            self.key, sub = jax.random.split(self.key)
-            self.ug, self.state_g, self.avg, g_loss = self._g_step(self.ud, self.ug, self.state_g, self.avg,
-                                                                    idx, sub)
-            self.g_losses.append(g_loss)
-        return loss
-
-    def read(self, losses):
-        return np.asarray(self.jnp.stack(losses))  # the one host read per epoch
-
-    def read_generator(self):
-        out = np.asarray(self.jnp.stack(self.g_losses)) if self.g_losses else np.zeros(0)
-        self.g_losses = []
-        return out
-
-    def snapshot(self):
-        return self.u if self.avg is None else {k: v for k, v in self.avg.items() if k != "$count"}
-
-    def params(self, state):
-        return self.engine.params_out(self.lowered.constrain(state))
-
-    def state(self) -> dict:
-        tree = self.jax.tree_util
-        out = {f"u/{k}": np.asarray(v) for k, v in self.u.items()}
-        for tag, opt_state in (("opt_d", self.state_d), ("opt_g", self.state_g)):
-            for i, leaf in enumerate(tree.tree_leaves(opt_state)):
+        for tag, opt_state in zip(self.tags, self.opt_states):
+            for i, leaf in enumerate(self.jax.tree_util.tree_leaves(opt_state)):
                 out[f"{tag}/{i}"] = np.asarray(leaf)
         if self.avg is not None:
             out.update({f"ema/{k}": np.asarray(v) for k, v in self.avg.items()})
         out["rng/key"] = np.asarray(self.key)
-        out["game/steps"] = np.asarray(self.steps)
+        out["sched/$t"] = np.asarray(self.t)
         return out
 
     def restore(self, arrays: dict) -> None:
-        jnp, tree = self.jnp, self.jax.tree_util
-        self.ud = {k: jnp.asarray(arrays[f"u/{k}"]) for k in self.ud}
-        self.ug = {k: jnp.asarray(arrays[f"u/{k}"]) for k in self.ug}
+        jnp, tree, arrays = self.jnp, self.jax.tree_util, _current_keys(arrays)
+        self.u = {k: jnp.asarray(arrays[f"u/{k}"]) for k in self.u}
         if self.avg is not None:
             self.avg = {k: jnp.asarray(arrays[f"ema/{k}"], dtype=v.dtype) for k, v in self.avg.items()}
-        for tag in ("opt_d", "opt_g"):
-            current = self.state_d if tag == "opt_d" else self.state_g
+        for j, (tag, current) in enumerate(zip(self.tags, self.opt_states)):
             leaves = tree.tree_leaves(current)
             restored = [jnp.asarray(arrays[f"{tag}/{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]
-            restored = tree.tree_unflatten(tree.tree_structure(current), restored)
-            if tag == "opt_d":
-                self.state_d = restored
-            else:
-                self.state_g = restored
+            self.opt_states[j] = tree.tree_unflatten(tree.tree_structure(current), restored)
         self.key = jnp.asarray(arrays["rng/key"])
-        self.steps = int(arrays["game/steps"])
+        self.t = int(arrays.get("sched/$t", 0))  # (absent from one-player checkpoints written before it)
+
+
+def _jax_update(lowered, player, opt, names, full, masks, n, ema):
+    """The body of one step of ``player`` over its parameters ``names``:
+    ``(u, opt_state, avg, idx, key) -> (its new parameters, opt_state, avg,
+    loss)``, where ``avg`` is the moving average or ``None``."""
+    import jax
+    import optax
+
+    backend = lowered.backend
+
+    def update(u, opt_state, avg, idx, key):
+        batch = {k: v[idx] for k, v in full.items()}
+        mbatch = {k: m[idx] for k, m in masks.items()}
+
+        def loss_fn(own):  # the others' parameters are constants here
+            return player.loss(lowered, lowered.constrain({**u, **own}), batch, mbatch, n, backend.rng(key))
+
+        own = {k: u[k] for k in names}
+        loss, grads = jax.value_and_grad(loss_fn)(own)
+        updates, opt_state = opt.update(grads, opt_state, own)
+        own = optax.apply_updates(own, updates)
+        if player.project is not None:
+            own = {k: player.project(backend.ops, v) for k, v in own.items()}
+        if avg is not None:
+            avg = _averaged(avg, {**u, **own}, ema)
+        return own, opt_state, avg, loss
+
+    return update
 
 
 def _averaged(avg: dict, current: dict, decay: float) -> dict:

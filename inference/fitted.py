@@ -13,9 +13,10 @@ import warnings
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-from gendsl.dist import POINT_MASSES
+from gendsl.dist import FAMILIES
 from gendsl.errors import GendslError, ObjectiveError, SiteError
 
+from ._data import as_data
 from .checkpoint import atomic_savez
 
 __all__ = ["Fitted", "load"]
@@ -58,8 +59,6 @@ class Fitted:
 
     # -- helpers ------------------------------------------------------------------------
     def _prepare(self, data, require_observed=True):
-        from .train import as_data
-
         data = as_data(self.model, data)
         missing = self.engine.lowered.check_data(data, require_observed=require_observed)
         eng = self.engine
@@ -79,8 +78,6 @@ class Fitted:
         scored ``batch_size`` at a time (a NADE on MNIST holds ``batch x 784 x
         hidden`` numbers while it scores).
         """
-        from .train import as_data
-
         data = as_data(self.model, data)
         self._check_exact(data)
         params = self.engine.params_in(self.params)
@@ -95,8 +92,6 @@ class Fitted:
         in bits per observed number (``d``: the observed sites' entries per row).
         For a dequantised flow, this is the usual dequantised bound; for a
         diffusion chain, its variational bound (:meth:`elbo`)."""
-        from .train import as_data
-
         data = as_data(self.model, data)
         dims = sum(int(np.prod(np.shape(v)[1:])) for v in data.values())
         rows = self.elbo(data) if self._chain_bound(data) else self.log_prob(data)
@@ -115,7 +110,7 @@ class Fitted:
         try:
             get("mle").check(self.model, list(data))
         except ObjectiveError as e:
-            implicit = [s.name for s in self.model.ir.observed if s.dist.family == "Delta"]
+            implicit = [s.name for s in self.model.ir.observed if FAMILIES[s.dist.family].density == "implicit"]
             if implicit:
                 raise ObjectiveError(
                     f"log_prob needs a likelihood, but model {self.model.name!r} is implicit: it observes "
@@ -147,8 +142,6 @@ class Fitted:
         if site not in lowered.enumerable:
             what = "observed" if node.observed else f"a continuous latent ({node.dist.family})"
             raise SiteError(f"posterior({site!r}): {site!r} is {what}; {hint}")
-        from .train import as_data
-
         data = {k: v for k, v in as_data(self.model, data).items() if k != site}
         batch, missing = self._prepare(data)
         with self._no_grad():
@@ -176,19 +169,12 @@ class Fitted:
         """
         eng = self.engine
         if options:
-            from gendsl.backends.diffusion import check_options
-
-            chains = [s for s in self.model.ir.sites if s.dist.family in ("Diffusion", "DenoisingAutoencoder")]
+            chains = [s for s in self.model.ir.sites if FAMILIES[s.dist.family].query_aware]
             if not chains:
                 raise GendslError(f"sample options {sorted(options)} choose a chain's sampler (a diffusion chain or "
                                   f"a denoising autoencoder), but model {self.model.name!r} has neither")
             for site in chains:
-                if site.dist.family == "Diffusion":
-                    options = check_options(options, site.dist.args["schedule"].steps, site.dist.args["levels"],
-                                            site.dist.args["spec"].x_dim)
-                elif set(options) - {"steps"} or int(options.get("steps", 1)) < 1:
-                    raise GendslError(f"a denoising autoencoder's sampler takes steps= (an int >= 1, the chain's "
-                                      f"length), got {options}")
+                options = FAMILIES[site.dist.family].check_query(site.dist, options)
         with self._no_grad():
             values = eng.sample(eng.params_in(self.params), int(n), seed, options)
         values = {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
@@ -214,8 +200,6 @@ class Fitted:
     # -- latent-variable queries ------------------------------------------------------------
     def _rows_in_batches(self, data, fn, batch_size):
         """Runs ``fn(backend_batch, backend_missing)`` over row batches; NumPy out."""
-        from .train import as_data
-
         data = as_data(self.model, data)
         n = len(next(iter(data.values())))
         out = []
@@ -248,7 +232,7 @@ class Fitted:
         from .elbo import IWAE
 
         IWAE(k=1).check(self.model, [s.name for s in self.model.ir.observed])
-        point = [s.name for s in self.model.guide_ir.sites if s.dist.family in POINT_MASSES]
+        point = [s.name for s in self.model.guide_ir.sites if FAMILIES[s.dist.family].point_mass]
         if point:
             raise ObjectiveError(
                 f"log_likelihood(k=) samples the guide of model {self.model.name!r}, but its site(s) {point} are "
@@ -317,8 +301,6 @@ class Fitted:
         """Fills NaN entries of an observed site with their conditional mean
         ``E[x_missing | x_observed]`` under the model (latents summed out).
         """
-        from .train import as_data
-
         data = as_data(self.model, data)
         if site is None:
             site = next((k for k, v in data.items() if np.isnan(v).any()), next(iter(data)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gendsl.dist import BOUND_ONLY
+from gendsl.dist import FAMILIES
 from gendsl.errors import ObjectiveError
 
 from .objectives import Objective, register
@@ -42,7 +42,7 @@ class MLE(Objective):
 
 def _refuse_bounds(name, model):
     for site in model.ir.sites:
-        if site.dist.family in BOUND_ONLY:
+        if FAMILIES[site.dist.family].density == "bound":
             raise ObjectiveError(
                 f"site {site.name!r} of model {model.name!r} is a diffusion chain: its likelihood has no "
                 f"closed form, so {name!r} cannot score it; use objective='denoising' (Ho et al.'s loss) "

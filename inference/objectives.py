@@ -15,10 +15,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-
-from gendsl.dist import FAMILIES, NO_DENSITY
+from gendsl.dist import FAMILIES
 from gendsl.errors import ObjectiveError, unknown_name
+
+from .optim import Player
 
 __all__ = ["Objective", "OBJECTIVES", "register", "get"]
 
@@ -36,8 +36,6 @@ def register(name: str):
 
 def get(objective, **options) -> "Objective":
     """An objective instance from a name (with ``options``) or an instance."""
-    importlib.import_module("gendsl.inference")  # its import registers the built-in objectives
-
     if isinstance(objective, Objective):
         if options:
             raise ObjectiveError(f"options {sorted(options)} given with an objective instance; set them on the instance")
@@ -62,7 +60,7 @@ class Objective:
     name = ""
     needs_guide = False
     needs_density = True
-    trains_without_density: tuple = ()  # families in gendsl.dist.NO_DENSITY this objective trains
+    trains_denoisable = False  # trains families with no density but a denoising loss (Family.denoisable)
     exact_latents_only = False
 
     def loss(self, lowered, params: dict, batch: dict, missing: dict, n_total: int, rng):
@@ -78,6 +76,28 @@ class Objective:
         """
         raise NotImplementedError
 
+    def players(self, lowered, optim) -> list:
+        """The optimisers that share a training step, as
+        :class:`~gendsl.inference.optim.Player` records; both engines run
+        them through one stepper.
+
+        The default is one player that owns every parameter, minimises
+        :meth:`loss` with fit's settings and steps on every minibatch.
+        Override it for a game: :class:`~gendsl.inference.adversarial.Adversarial`
+        returns a discriminator and a generator.
+
+        Args:
+            lowered: the model on a backend (its parameter names, e.g.
+                ``lowered.discriminator_params``).
+            optim: fit's :class:`~gendsl.inference.optim.Adam` settings.
+
+        Returns:
+            A list of players; the first one's losses are the history's
+            ``step_loss`` and ``epoch_loss``.
+        """
+
+        return [Player(self.name or type(self).__name__, self.loss, optim)]
+
     def options(self) -> dict:
         """The options this instance was built with (saved with a fit)."""
         return {}
@@ -90,12 +110,13 @@ class Objective:
         program, given = model.ir, set(data_sites)
         if self.needs_density:
             for site in program.sites:
-                if site.dist.family == "Delta" and (site.observed or site.name in given):
+                family = FAMILIES[site.dist.family]
+                if family.density == "implicit" and (site.observed or site.name in given):
                     raise ObjectiveError(
                         f"model {model.name!r} observes {site.name!r} through a Delta: it has no density, "
                         f"so {self.name!r} cannot score it; use objective='adversarial'"
                     )
-                if (site.dist.family in NO_DENSITY and site.dist.family not in self.trains_without_density
+                if (family.density == "none" and not (family.denoisable and self.trains_denoisable)
                         and (site.observed or site.name in given)):
                     raise ObjectiveError(
                         f"model {model.name!r} observes {site.name!r} through a denoising autoencoder: it has "

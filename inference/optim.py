@@ -1,16 +1,22 @@
 """Adam settings shared by both engines: learning rate and its schedule,
-decoupled weight decay, and gradient-norm clipping.
+decoupled weight decay, and gradient-norm clipping; and the players that
+share a training step, each with its own Adam.
 
 :func:`gendsl.inference.fit` builds one :class:`Adam` from its keywords; the
 PyTorch engine turns it into ``torch.optim.Adam``/``AdamW`` and the JAX
 engine into an ``optax`` chain, so the two backends follow the same recipe
-step for step.
+step for step. An objective splits the step into :class:`Player` records
+(:meth:`gendsl.inference.objectives.Objective.players`): one by default, two
+for a GAN's discriminator and generator.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Callable
+
+__all__ = ["Adam", "Player", "SCHEDULES"]
 
 SCHEDULES = ("constant", "cosine", "linear")
 
@@ -149,3 +155,68 @@ class Adam:
         adam = (optax.adamw(lr, b1=b1, b2=b2, weight_decay=self.weight_decay) if self.weight_decay
                 else optax.adam(lr, b1=b1, b2=b2))
         return optax.chain(optax.clip_by_global_norm(self.clip_norm), adam) if self.clip_norm is not None else adam
+
+
+@dataclass(frozen=True)
+class Player:
+    """One optimiser's share of a training step: the parameters it owns, the
+    loss it minimises over them, and how often it steps.
+
+    On the ``t``-th minibatch (counting from 1) each player with ``t % every
+    == 0`` takes one step, in the order the objective lists them, each on the
+    parameters as the players before it left them; the others' parameters are
+    held fixed (no gradient reaches them).
+
+    Attributes:
+        name: the player's name. The first player's losses are the history's
+            ``step_loss``/``epoch_loss``, another's ``{name}_step_loss`` and
+            ``{name}_epoch_loss``; checkpoints keep its optimiser's state
+            under ``opt_{name}/`` (the first player's under ``opt/``).
+        loss: ``(lowered, params, batch, missing, n_total, rng) -> scalar``,
+            as :meth:`~gendsl.inference.objectives.Objective.loss`, with
+            ``params`` every constrained parameter.
+        optim: its :class:`Adam`; a schedule counts this player's own steps,
+            so ``total_steps`` and ``warmup`` are in those.
+        params: the unconstrained parameters it updates: a set of names or a
+            predicate ``name -> bool``; ``None`` (default) is every parameter.
+        every: it steps on the minibatches whose count is a multiple of this.
+        project: ``(ops, value) -> value`` applied to each of its parameters
+            after its update (a constraint kept by projection, such as WGAN's
+            weight clipping); ``ops`` is the backend's table of operations.
+        averages: whether the parameters' moving average (``fit(ema=...)``)
+            takes a step after each update of this player.
+
+    Example:
+        >>> p = Player("critic", loss=None, optim=Adam(1e-3), params={"critic.w"})
+        >>> p.owns("critic.w"), p.owns("generator.w"), p.steps_at(3)
+        (True, False, True)
+    """
+
+    name: str
+    loss: Callable
+    optim: Adam
+    params: Callable[[str], bool] | frozenset | None = None
+    every: int = 1
+    project: Callable | None = None
+    averages: bool = True
+
+    def __post_init__(self):
+        if not (isinstance(self.every, int) and self.every >= 1):
+            raise ValueError(f"player {self.name!r}: every counts minibatches between its steps, an int >= 1; "
+                             f"got {self.every!r}")
+        if isinstance(self.params, set):  # frozen all the way down
+            object.__setattr__(self, "params", frozenset(self.params))
+
+    def owns(self, name: str) -> bool:
+        """Whether this player updates the unconstrained parameter ``name``."""
+        if self.params is None:
+            return True
+        return name in self.params if isinstance(self.params, frozenset) else bool(self.params(name))
+
+    def steps_at(self, t: int) -> bool:
+        """Whether this player steps on the ``t``-th minibatch (from 1)."""
+        return t % self.every == 0
+
+    def schedule_step(self, t: int) -> int:
+        """This player's own steps before the one it takes on minibatch ``t`` (its schedule's position)."""
+        return t // self.every - 1

@@ -4,46 +4,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
-from gendsl.errors import DataError, TrainingError
+from gendsl.errors import TrainingError
 
 from . import objectives
+from ._data import as_data
 from .engines import _rows, _Stop, make_engine
 from .fitted import Fitted, _plain
 from .optim import Adam
 
 __all__ = ["fit", "as_data"]
-
-
-def as_data(model, data, allow_partial: bool = False) -> dict:
-    """Normalises user data to ``{site: NumPy array}``.
-
-    An array is taken as the model's single observed site; a dict is checked
-    key by key. Arrays are copied (missing entries are filled in place later).
-    """
-    program = model.ir
-    if not isinstance(data, dict):
-        observed = [s.name for s in program.observed]
-        if len(observed) != 1:
-            raise DataError(
-                f"model {model.name!r} observes {observed}; pass a dict {{site: array}} instead of one array"
-            )
-        data = {observed[0]: data}
-    out = {}
-    for name, value in data.items():
-        node = program.by_name.get(name)
-        arr = np.asarray(value)
-        if node is not None and node.dtype == "int":
-            values = arr[~np.isnan(arr)] if np.issubdtype(arr.dtype, np.floating) else arr
-            if not np.all(values == np.round(values)):
-                raise DataError(f"data for site {name!r} must be integers (class labels); got non-integer values")
-            # NaN (missing) entries keep the array float until they are masked
-            arr = arr.astype(np.int64) if values.size == arr.size else np.array(arr, dtype=np.float64)
-        else:
-            arr = np.array(arr, dtype=np.float64)
-        out[name] = arr
-    return out
 
 
 def fit(model, data, objective="mle", backend: str = "pyro", epochs: int = 100, batch_size: int = 128,

@@ -16,7 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ir
-from ..dist import QUERY_AWARE, RUN_AWARE
+from ..dist import FAMILIES
+from ..families.flow import BATCH_MODE
 from ..shapes import concrete
 
 __all__ = ["Context", "lower", "run", "lower_arg", "lower_dist"]
@@ -38,7 +39,7 @@ class Context:
             with several masks then scores one random mask; see
             ``dist.Autoregressive``).
         options: the query's options for families that take them (a
-            diffusion chain's sampler, ``dist.QUERY_AWARE``).
+            diffusion chain's sampler, ``Family.query_aware``).
         statistics: ``None``, or a dict that batch-statistics transforms
             (``transforms.BatchNorm``) fill with their input's mean and
             variance while normalising by them (population statistics).
@@ -107,7 +108,7 @@ def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False) -> Calla
         else:
             wrappers.append((kind, lambda ctx, n=arg: n))
 
-    run_aware, query_aware = spec.family in RUN_AWARE, spec.family in QUERY_AWARE
+    run_aware, query_aware = FAMILIES[spec.family].run_aware, FAMILIES[spec.family].query_aware
 
     def build(ctx: Context):
         kwargs = {k: g(ctx) for k, g in getters.items()}
@@ -143,7 +144,8 @@ def _constant(arg) -> bool:
     """Whether a distribution argument (or a whole spec) is made of constants only:
     no node values, no parameters, no networks or transforms that read them."""
     if isinstance(arg, ir.DistSpec):
-        return (arg.family not in RUN_AWARE and arg.family not in QUERY_AWARE
+        family = FAMILIES[arg.family]
+        return (not family.run_aware and not family.query_aware
                 and all(_constant(v) for v in arg.args.values())
                 and all(kind != "mask" or _constant(a) for kind, a in arg.wrappers))
     if isinstance(arg, (tuple, list)):
@@ -179,8 +181,6 @@ def _lower_net(node: ir.Net, backend):
         if net is None:
             params = ctx.params
             if batch_mode and (ctx.training is not False or ctx.statistics is not None):
-                from .flows import BATCH_MODE
-
                 params = {**params, prefix + BATCH_MODE: True if ctx.statistics is None else ctx.statistics}
             net = ctx.nets[name] = ctx.handler.net(node, ctx) or backend.net(spec, params, prefix)
         ctx.env[name] = net

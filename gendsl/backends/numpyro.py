@@ -1,19 +1,20 @@
-"""The NumPyro backend: IR -> JAX arrays, ``numpyro.distributions`` and Flax.
+"""The NumPyro backend: IR -> JAX arrays and ``numpyro.distributions``.
 
 As for Pyro, two products: :meth:`NumPyroBackend.compile` gives a plain
 NumPyro ``(model, guide)`` pair (``numpyro.param``, ``numpyro.plate``,
-``numpyro.sample``; networks are Flax modules whose weights are the
-``"<net>$params"`` param, as ``numpyro.contrib.module.flax_module`` names
-them), usable with ``numpyro.infer.SVI``, ``MCMC`` and ``render_model``. The
-backend also serves gendsl's fast path, which training runs under ``jax.jit``.
+``numpyro.sample``; each network's weights are one ``"<net>$params"`` param,
+as ``numpyro.contrib.module`` names them: gendsl's flat weight names, or a
+user's Flax module's own tree), usable with ``numpyro.infer.SVI``, ``MCMC``
+and ``render_model``. The backend also serves gendsl's fast path, which
+training runs under ``jax.jit``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import zlib
 
-import flax.linen as linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,15 +24,14 @@ from jax.scipy import special as jspecial
 from numpyro.distributions import constraints as ncons
 from numpyro.distributions.transforms import biject_to
 
-from ..dist import FAMILIES
 from ..errors import ModelError
-from ..nn import FVSBN, MADE, MLP, NADE, Module, TimeMLP, TimeUNet
-from ..transforms import Bijector, Permute, Reverse, Sigmoid
-from . import autoregressive, dae, diffusion, flows, quantize
-from .base import Backend
-from .interpret import Context, run
+from ..nn import Module
+from ..transforms import Permute, Reverse, Sigmoid
+from ..families import flow as flows
+from .base import Backend, DistTable, FamilyAdapter
+from .plain import PPL, compile_plain
 
-__all__ = ["NumPyroBackend", "BACKEND", "FlaxMLP", "OneHotCategorical"]
+__all__ = ["NumPyroBackend", "BACKEND", "JaxFamily", "OneHotCategorical"]
 
 
 def _slice_axis(x, start, stop, axis):
@@ -129,68 +129,6 @@ class OneHotCategorical(ndist.Distribution):
         return jnp.broadcast_to(values, (k,) + self.batch_shape + (k,)) if expand else values
 
 
-class FlaxMLP(linen.Module):
-    """``nn.MLP`` as a Flax module; ``to_flax(spec, weights)`` gives its params."""
-
-    sizes: tuple
-    activation: str = "relu"
-    output_activation: str = "identity"
-
-    @linen.compact
-    def __call__(self, x):
-        last = len(self.sizes) - 2
-        for i, width in enumerate(self.sizes[1:]):
-            x = linen.Dense(width, name=f"layers_{i}")(x)
-            x = _ACTIVATIONS[self.activation if i < last else self.output_activation](x)
-        return x
-
-
-def _flax_mlp(spec: MLP):
-    return FlaxMLP(spec.sizes, spec.activation, spec.output_activation)
-
-
-def _mlp_to_flax(spec: MLP, weights: dict, prefix: str) -> dict:
-    n = len(spec.sizes) - 1
-    return {"params": {f"layers_{i}": {"kernel": jnp.asarray(weights[f"{prefix}{i}.weight"]).T,
-                                       "bias": jnp.asarray(weights[f"{prefix}{i}.bias"])} for i in range(n)}}
-
-
-def _mlp(spec: MLP, params: dict, prefix: str):
-    layers = [(params[f"{prefix}{i}.weight"], params[f"{prefix}{i}.bias"]) for i in range(len(spec.sizes) - 1)]
-    act, out_act = _ACTIVATIONS[spec.activation], _ACTIVATIONS[spec.output_activation]
-    last = len(layers) - 1
-
-    def forward(x):
-        for i, (w, b) in enumerate(layers):
-            x = x @ w.T + b
-            x = act(x) if i < last else out_act(x)
-        return x
-
-    return forward
-
-
-class FlaxMasked(linen.Module):
-    """An autoregressive network spec (``nn.MADE``, ``nn.FVSBN``, ``nn.NADE``)
-    as a Flax module, ``__call__(x, mask=None)``; its params are gendsl's
-    weights with ``.`` written ``_`` (``"0_weight"``, ``"in_weight"``)."""
-
-    spec: object
-
-    @linen.compact
-    def __call__(self, x, mask=None):
-        params = {k: self.param(k.replace(".", "_"), linen.initializers.zeros_init(), shape)
-                  for k, shape in self.spec.param_shapes().items()}
-        return autoregressive.forward_for(self.spec)(BACKEND, self.spec, params, "")(x, mask)
-
-
-def _masked(spec, params, prefix):
-    return autoregressive.forward_for(spec)(BACKEND, spec, params, prefix)
-
-
-def _masked_to_flax(spec, weights: dict, prefix: str) -> dict:
-    return {"params": {k.replace(".", "_"): jnp.asarray(weights[prefix + k]) for k in spec.param_shapes()}}
-
-
 class JaxBijection(ndist.transforms.Transform):
     """A ``gendsl.transforms`` spec with weights ``params[prefix + key]`` as a
     NumPyro ``Transform``. The log-determinant computed with a value is kept
@@ -245,164 +183,6 @@ def _sigmoid(spec):
 STATELESS = {Permute: _permute, Reverse: _permute, Sigmoid: _sigmoid}
 
 
-def _transformed(base_dist, transforms, specs=None, validate_args=None):
-    """``dist.TransformedDistribution``: NumPyro's, with gendsl's transforms."""
-    chain = [t if isinstance(t, ndist.transforms.Transform) else STATELESS[type(t)](t) for t in transforms]
-    return ndist.TransformedDistribution(base_dist, chain, validate_args=validate_args)
-
-
-class JaxDequantized(ndist.Distribution):
-    """``dist.Dequantized`` for NumPyro: integer levels scored as
-    ``base.log_prob((x + u) / levels) - d log(levels)``, ``u ~ U(0, 1)``
-    (from the step's key while training, the fixed draw of
-    :func:`gendsl.backends.flows.fixed_noise` otherwise)."""
-
-    arg_constraints = {}
-
-    def __init__(self, base_dist, levels, training=False, like=None, validate_args=None):
-        self.base_dist, self.levels, self.training = base_dist, int(levels), training
-        self.like = like or jnp.result_type(float)
-        super().__init__(base_dist.batch_shape, base_dist.event_shape, validate_args=validate_args)
-
-    @property
-    def support(self):
-        return ncons.independent(ncons.integer_interval(0, self.levels - 1), len(self.event_shape))
-
-    def expand(self, batch_shape):
-        return JaxDequantized(self.base_dist.expand(batch_shape), self.levels, self.training, self.like,
-                              self._validate_args)
-
-    def log_prob(self, value):
-        x = value.astype(self.like)
-        if self.training is not False:
-            u = jax.random.uniform(self.training.next("$dequantize"), x.shape, self.like)
-        else:
-            u = flows.fixed_noise(x.shape).astype(self.like)  # a constant under jit
-        d = float(np.prod(self.event_shape))
-        return self.base_dist.log_prob((x + u) / self.levels) - d * np.log(self.levels)
-
-    def sample(self, key, sample_shape=()):
-        y = self.base_dist.sample(key, sample_shape)
-        return jnp.clip(jnp.floor(y * self.levels), 0, self.levels - 1).astype(jnp.int32)
-
-
-def _time_net(spec, params, prefix):
-    return diffusion.forward_for(spec)(BACKEND, spec, params, prefix)
-
-
-class JaxDiffusion(ndist.Distribution):
-    """``dist.Diffusion`` for NumPyro. ``log_prob`` is the variational bound
-    (every step in one ``lax.fori_loop`` while evaluating, with noise from a
-    fixed key; a one-step unbiased estimate from the step's key while
-    training); ``denoising_loss`` is Ho et al.'s simple loss; ``sample`` runs
-    the reverse chain inside ``lax.fori_loop``."""
-
-    arg_constraints = {}
-
-    def __init__(self, net, spec, schedule, levels=None, variance="beta", training=False, like=None,
-                 options=None, batch_shape=(), validate_args=None):
-        self.net, self.spec, self.schedule, self.levels, self.step_variance = net, spec, schedule, levels, variance
-        self.training, self.options = training, options or {}
-        self.like = like or jnp.result_type(float)
-        self.chain = diffusion.Chain(BACKEND, net, schedule, levels, variance, self.like)
-        super().__init__(tuple(batch_shape), (spec.x_dim,), validate_args=validate_args)
-
-    @property
-    def support(self):
-        if self.levels is None:
-            return ncons.independent(ncons.real, 1)
-        return ncons.independent(ncons.integer_interval(0, self.levels - 1), 1)
-
-    def expand(self, batch_shape):
-        return JaxDiffusion(self.net, self.spec, self.schedule, self.levels, self.step_variance, self.training,
-                            self.like, self.options, batch_shape, self._validate_args)
-
-    def _draws(self, value):
-        k_t, k_eps = jax.random.split(self.training.next(f"{self.spec.name}$diffusion"))
-        t = jax.random.randint(k_t, value.shape[:-1], 0, self.schedule.steps)
-        return t, jax.random.normal(k_eps, value.shape, self.like)
-
-    def log_prob(self, value):
-        """The variational lower bound on ``log p(value)`` per row."""
-        if self.training is not False:
-            return -self.chain.bound_estimate(value, *self._draws(value))
-        key = jax.random.PRNGKey(0)
-        return -self.chain.bound(value, lambda shape, i: jax.random.normal(jax.random.fold_in(key, i), shape,
-                                                                           self.like))
-
-    def denoising_loss(self, value):
-        """``|eps - eps_theta(x_t, t)|^2`` per row, ``t`` uniform."""
-        return self.chain.denoising(value, *self._draws(value))
-
-    def sample(self, key, sample_shape=()):
-        k_init, k_steps = jax.random.split(key)
-        shape = tuple(sample_shape) + tuple(self.batch_shape) + (self.spec.x_dim,)
-
-        def normal(s, j):
-            return jax.random.normal(k_init if j is None else jax.random.fold_in(k_steps, j), s, self.like)
-
-        return diffusion.draw(self.chain, shape, normal, self.options)
-
-
-class JaxDAE(ndist.Distribution):
-    """``dist.DenoisingAutoencoder`` for NumPyro: no density (``log_prob``
-    refuses); ``denoising_loss`` reconstructs each row from a fresh
-    corruption (the step's key); ``sample`` runs Bengio et al.'s chain inside
-    ``lax.fori_loop``."""
-
-    arg_constraints = {}
-
-    def __init__(self, encoder, decoder, encoder_spec, decoder_spec, corruption="gaussian", level=0.5,
-                 likelihood="bernoulli", training=False, like=None, options=None, batch_shape=(),
-                 validate_args=None):
-        self.encoder, self.decoder, self.encoder_spec, self.decoder_spec = encoder, decoder, encoder_spec, decoder_spec
-        self.corruption, self.level, self.likelihood = corruption, level, likelihood
-        self.training, self.options = training, options or {}
-        self.like = like or jnp.result_type(float)
-        self.dae = dae.Autoencoder(BACKEND, encoder, decoder, likelihood, corruption, level, self.like)
-        super().__init__(tuple(batch_shape), (encoder_spec.sizes[0],), validate_args=validate_args)
-
-    @property
-    def support(self):
-        return ncons.independent(ncons.boolean if self.likelihood == "bernoulli" else ncons.real, 1)
-
-    def expand(self, batch_shape):
-        return JaxDAE(self.encoder, self.decoder, self.encoder_spec, self.decoder_spec, self.corruption, self.level,
-                      self.likelihood, self.training, self.like, self.options, batch_shape, self._validate_args)
-
-    @staticmethod
-    def _draw(key, shape, kind, like):
-        return (jax.random.normal if kind == "normal" else jax.random.uniform)(key, shape, like)
-
-    def log_prob(self, value):
-        raise NotImplementedError("a denoising autoencoder has no density; train it with objective='denoising'")
-
-    def denoising_loss(self, value):
-        """``-log p(x | g(f(x~)))`` per row, ``x~`` a fresh corruption of ``x``."""
-        key = self.training.next(f"{self.encoder_spec.name}$corruption")
-        return self.dae.loss(value, self._draw(key, value.shape, dae.CORRUPTIONS[self.corruption], self.like))
-
-    def encode(self, value):
-        return self.encoder(BACKEND.to_float(value, self.like))
-
-    def decode(self, code):
-        return self.dae.mean(self.decoder(code))
-
-    def sample(self, key, sample_shape=()):
-        shape = tuple(sample_shape) + tuple(self.batch_shape) + tuple(self.event_shape)
-
-        def draws(kind):
-            def draw(s, j, role):
-                k = jax.random.fold_in(key, 2 * (-1 if j is None else j) + 2 + role)
-                return self._draw(k, s, kind, self.like)
-            return draw
-
-        return self.dae.chain(shape, int(self.options.get("steps", 100)), draws("uniform"), draws("normal"))
-
-
-# network spec type -> (functional forward, Flax module factory, weights -> Flax params);
-# a flow's transforms and the diffusion noise networks have no Flax module: plain programs
-# hold their weights in one numpyro.param
 def _flax_tree(spec: Module, weights: dict, prefix: str) -> dict:
     """gendsl's flat ``"<name>.<path>"`` weights -> the Flax module's parameter tree."""
     tree: dict = {}
@@ -415,175 +195,29 @@ def _flax_tree(spec: Module, weights: dict, prefix: str) -> dict:
     return {"params": tree}
 
 
-def _raw_module(spec: Module, params: dict, prefix: str):
-    """A user's Flax module, applied with gendsl's parameters."""
-    if spec.framework != "flax":
-        raise ModelError(f"network {spec.name!r} is a torch.nn.Module: it runs on the pyro backend only; "
-                         f"use nn.MLP for a network both backends run")
-    tree = _flax_tree(spec, params, prefix)
-    return lambda x: spec.module.apply(tree, x)
-
-
-NETS = {Module: (_raw_module, lambda spec: spec.module, _flax_tree), MLP: (_mlp, _flax_mlp, _mlp_to_flax), TimeMLP: (_time_net, None, None), TimeUNet: (_time_net, None, None),
-        **{cls: (_masked, FlaxMasked, _masked_to_flax) for cls in (MADE, FVSBN, NADE)},
-        **{cls: (JaxBijection, None, None) for cls in flows.BIJECTIONS}}
-
-
-_SUPPORT = {"Bernoulli": lambda spec: ncons.boolean,
-            "Categorical": lambda spec: ncons.integer_interval(0, spec.params_per_dim - 1),
-            "NormalMixture": lambda spec: ncons.real}
-
-
-class JaxAutoregressive(ndist.Distribution):
-    """``dist.Autoregressive`` for NumPyro: one masked pass scores the whole
-    chain; sampling runs it position by position inside ``lax.fori_loop``.
-
-    Args:
-        net: ``forward(x, mask)`` (a functional network or a bound Flax module).
-        spec: the network's spec (orderings, masks, sizes).
-        family: ``"Bernoulli"``, ``"Categorical"`` or ``"NormalMixture"``.
-        mask: a mask index, or ``None`` for the mixture over all masks.
-        training: ``False``, or the step's random stream (one random mask per step).
-        like: float dtype of samples.
-    """
+class JaxFamily(FamilyAdapter, ndist.Distribution):
+    """A family gendsl implements (its neutral :attr:`Family.impl`) as a
+    NumPyro distribution: the library's constraints and keys; the arithmetic
+    is the implementation's."""
 
     arg_constraints = {}
+    constraints = {"real": ncons.real, "boolean": ncons.boolean, "positive": ncons.positive,
+                   "unit_interval": ncons.unit_interval, "integer_interval": ncons.integer_interval,
+                   "independent": ncons.independent}
 
-    def __init__(self, net, spec, family, mask=None, training=False, like=None, batch_shape=(),
-                 validate_args=None):
-        self.net, self.spec, self.family, self.mask, self.training = net, spec, family, mask, training
-        self.like = like or jnp.result_type(float)
-        super().__init__(tuple(batch_shape), (spec.x_dim,), validate_args=validate_args)
-
-    @property
-    def support(self):
-        return ncons.independent(_SUPPORT[self.family](self.spec), 1)
-
-    def expand(self, batch_shape):
-        return JaxAutoregressive(self.net, self.spec, self.family, self.mask, self.training, self.like,
-                                 batch_shape, self._validate_args)
+    def __init__(self, impl, validate_args=None):
+        self.impl = impl
+        super().__init__(impl.batch_shape, impl.event_shape, validate_args=validate_args)
 
     def log_prob(self, value):
-        mask = self.mask
-        if mask is None and self.training is not False and self.spec.num_masks > 1:
-            mask = jax.random.randint(self.training.next(f"{self.spec.name}$mask"), (), 0, self.spec.num_masks)
-        value = value.astype(self.like) if not jnp.issubdtype(value.dtype, jnp.floating) else value
-        lp = autoregressive.chain_log_prob(BACKEND, self.net, self.spec, self.family, value, mask)
-        return jnp.broadcast_to(lp, jnp.broadcast_shapes(lp.shape, self.batch_shape))
+        return self.impl.log_prob(value)
 
     def sample(self, key, sample_shape=()):
-        shape = tuple(sample_shape) + tuple(self.batch_shape)
-        if isinstance(self.net, autoregressive.NADEForward):  # NADE's O(dH) recursion inside lax.scan
-            return self._sample_recursion(key, shape)
-        d, m_count = self.spec.x_dim, self.spec.num_masks
-        pos = autoregressive.positions(self.spec)
-        family, spec, net = self.family, self.spec, self.net
-
-        def forward(x, m):
-            return net(autoregressive.net_input(BACKEND, family, x, spec), m)
-
-        if self.mask is not None or m_count == 1:
-            m = 0 if self.mask is None else self.mask
-            pos_rows = jnp.take(jnp.asarray(pos), m, axis=0) if not isinstance(m, int) else pos[m]
-            step_net = lambda x: forward(x, m)  # noqa: E731
-        else:  # the mixture over masks: each row draws its mask
-            key, k_mask = jax.random.split(key)
-            which = jax.random.randint(k_mask, shape, 0, m_count)
-            pos_rows = jnp.asarray(pos)[which]
-            flat = jax.vmap(lambda xr, mr: forward(xr, mr))
-
-            def step_net(x):
-                out = flat(x.reshape((-1, d)), which.reshape(-1))
-                return out.reshape(shape + out.shape[1:])
-
-        def body(i, carry):
-            x, k = carry
-            k, ku, kn = jax.random.split(k, 3)
-            cand = autoregressive.draw(
-                BACKEND, family, step_net(x),
-                lambda s: jax.random.uniform(ku, s, self.like, minval=1e-12),
-                lambda s: jax.random.normal(kn, s, self.like))
-            return jnp.where(pos_rows == i, cand, x), k
-
-        x, _ = jax.lax.fori_loop(0, d, body, (jnp.zeros(shape + (d,), self.like), key))
-        return x.astype(jnp.int32) if family == "Categorical" else x
-
-    def _sample_recursion(self, key, shape):
-        net, family, spec = self.net, self.family, self.spec
-
-        def body(carry, i):
-            a, k = carry
-            k, ku, kn = jax.random.split(k, 3)
-            value = autoregressive.draw(
-                BACKEND, family, net.output(a, i),
-                lambda s: jax.random.uniform(ku, s, self.like, minval=1e-12),
-                lambda s: jax.random.normal(kn, s, self.like))   # (..., 1)
-            return (net.advance(a, i, autoregressive.net_input(BACKEND, family, value, spec)), k), value[..., 0]
-
-        start = net.start(jnp.zeros(shape + (spec.x_dim,), self.like))
-        _, columns = jax.lax.scan(body, (start, key), jnp.arange(spec.x_dim))
-        x = jnp.moveaxis(columns, 0, -1)[..., net.inverse]
-        return x.astype(jnp.int32) if family == "Categorical" else x
+        return self.impl.sample(key, tuple(sample_shape))
 
 
-class JaxVectorQuantized(ndist.Distribution):
-    """``dist.VectorQuantized`` for NumPyro: a point mass on the code nearest
-    to ``z_e``, drawn straight-through; ``log_prob`` is 0 in value and
-    carries the codebook and commitment losses in its gradient (see
-    :mod:`gendsl.backends.quantize`)."""
-
-    arg_constraints = {}
-    support = ncons.real_vector
-    has_rsample = True  # the straight-through draw is differentiable in z_e (NumPyro's ELBOs read this)
-
-    def __init__(self, z_e, codebook, commitment=0.25, validate_args=None):
-        self.z_e, self.codebook, self.commitment = z_e, jnp.asarray(codebook), commitment
-        self.code = self.codebook[quantize.nearest(BACKEND, z_e, self.codebook)]
-        super().__init__(jnp.shape(z_e)[:-1], jnp.shape(z_e)[-1:], validate_args=validate_args)
-
-    def expand(self, batch_shape):
-        shape = tuple(batch_shape) + self.event_shape
-        return JaxVectorQuantized(jnp.broadcast_to(self.z_e, shape), self.codebook, self.commitment,
-                                  self._validate_args)
-
-    @property
-    def mean(self):
-        return self.code
-
-    def sample(self, key, sample_shape=()):
-        z = quantize.straight_through(BACKEND, self.z_e, self.code)
-        return jnp.broadcast_to(z, tuple(sample_shape) + z.shape)
-
-    def log_prob(self, value):
-        lp = quantize.vq_surrogate(BACKEND, self.z_e, self.code, self.commitment)
-        return jnp.broadcast_to(lp, jnp.broadcast_shapes(lp.shape, jnp.shape(value)[:-1]))
-
-
-class JaxCodebook(ndist.Distribution):
-    """``dist.Codebook`` for NumPyro: a categorical choice among the rows of
-    a ``(K, d)`` codebook (uniform without ``logits``)."""
-
-    arg_constraints = {}
-    support = ncons.real_vector
-
-    def __init__(self, codebook, logits=None, batch_shape=None, validate_args=None):
-        self.codebook, self.logits = jnp.asarray(codebook), logits  # constants arrive as NumPy arrays
-        if batch_shape is None:
-            batch_shape = () if logits is None else jnp.shape(logits)[:-1]
-        super().__init__(tuple(batch_shape), jnp.shape(codebook)[-1:], validate_args=validate_args)
-
-    def expand(self, batch_shape):
-        return JaxCodebook(self.codebook, self.logits, batch_shape, self._validate_args)
-
-    def sample(self, key, sample_shape=()):
-        shape = tuple(sample_shape) + self.batch_shape
-        logits = jnp.zeros(self.codebook.shape[0], self.codebook.dtype) if self.logits is None else self.logits
-        index = jax.random.categorical(key, logits, shape=shape)
-        return self.codebook[index]
-
-    def log_prob(self, value):
-        lp = quantize.codebook_log_prob(BACKEND, self.codebook, self.logits, value)
-        return jnp.broadcast_to(lp, jnp.broadcast_shapes(lp.shape, self.batch_shape))
+def _adapted(impl, backend, *args, **kwargs):
+    return JaxFamily(impl(backend, *args, **kwargs))
 
 
 class _JaxRNG:
@@ -605,17 +239,13 @@ class NumPyroBackend(Backend):
     name = "numpyro"
     ops = OPS
     activations = _ACTIVATIONS
+    wrappers = (ndist.Independent, ndist.MaskedDistribution, ndist.ExpandedDistribution)
+    adapter = JaxFamily
 
     def __init__(self):
-        self.dists = {name: getattr(ndist, name) for name in FAMILIES if hasattr(ndist, name)}
+        self.dists = DistTable(self, lambda name: getattr(ndist, name, None),
+                               lambda impl: functools.partial(_adapted, impl, self))
         self.dists["OneHotCategorical"] = OneHotCategorical
-        self.dists["Autoregressive"] = JaxAutoregressive
-        self.dists["TransformedDistribution"] = _transformed
-        self.dists["Dequantized"] = JaxDequantized
-        self.dists["Diffusion"] = JaxDiffusion
-        self.dists["VectorQuantized"] = JaxVectorQuantized
-        self.dists["Codebook"] = JaxCodebook
-        self.dists["DenoisingAutoencoder"] = JaxDAE
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):
@@ -653,9 +283,46 @@ class NumPyroBackend(Backend):
         """``body(i, carry)`` for ``i = 0..n-1`` (``lax.fori_loop``: one traced body)."""
         return jax.lax.fori_loop(0, n, body, init)
 
-    def fori_loop(self, n: int, body, init):
-        """``init`` after ``n`` applications of ``body`` (``lax.fori_loop``: one traced body)."""
-        return jax.lax.fori_loop(0, n, lambda i, carry: body(carry), init)
+    # -- the runtime of the neutral families (explicit keys) ------------------------------------------
+    def default_like(self, like):
+        return like or jnp.result_type(float)
+
+    def as_float(self, x, like):
+        return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(like)
+
+    def as_array(self, x):
+        return jnp.asarray(x)
+
+    def split(self, key, n):
+        return list(jax.random.split(key, n))
+
+    def fold_in(self, key, i):
+        return jax.random.fold_in(key, i)
+
+    def fixed_key(self, seed, like):
+        return jax.random.PRNGKey(int(seed))
+
+    def random_uniform(self, key, shape, like, minval=0.0):
+        return jax.random.uniform(key, tuple(shape), like, minval=minval)
+
+    def random_normal(self, key, shape, like):
+        return jax.random.normal(key, tuple(shape), like)
+
+    def random_int(self, key, shape, high, like):
+        return jax.random.randint(key, tuple(shape), 0, int(high))
+
+    def random_index(self, key, high):
+        return jax.random.randint(key, (), 0, int(high))
+
+    def random_categorical(self, key, logits, shape):
+        return jax.random.categorical(key, logits, shape=tuple(shape))
+
+    def scan(self, n, body, init):
+        return jax.lax.scan(body, init, jnp.arange(n))
+
+    def by_row(self, which, n, fn, x):
+        rows = jax.vmap(fn)(x.reshape((-1,) + x.shape[which.ndim:]), which.reshape(-1))
+        return rows.reshape(which.shape + rows.shape[1:])
 
     # -- gradients and plain draws (the adversarial objective) -------------------------------
     def stop_gradient(self, x):
@@ -665,10 +332,6 @@ class NumPyroBackend(Backend):
         """A context for values held fixed: nothing to do under JAX, whose
         ``stop_gradient`` prunes them from the compiled gradient."""
         return contextlib.nullcontext()
-
-    def uniform(self, rng, name: str, shape: tuple, like):
-        """U(0, 1) draws of ``shape`` from the stream's key for ``name``."""
-        return jax.random.uniform(rng.next(name), shape, like)
 
     def input_grad(self, fn, x):
         """``d fn(x).sum() / dx``, itself differentiable (a gradient penalty's inner gradient)."""
@@ -697,16 +360,22 @@ class NumPyroBackend(Backend):
     def unconstrain(self, constraint, x):
         return biject_to(_CONSTRAINTS[constraint]).inv(x)
 
-    def net(self, spec, params, prefix):
-        return NETS[type(spec)][0](spec, params, prefix)
+    def raw_module(self, spec, params, prefix):
+        """A user's Flax module, applied with gendsl's parameters."""
+        if spec.framework != "flax":
+            raise ModelError(f"network {spec.name!r} is a torch.nn.Module: it runs on the pyro backend only; "
+                             f"use nn.MLP for a network both backends run")
+        tree = _flax_tree(spec, params, prefix)
+        return lambda x: spec.module.apply(tree, x)
 
-    def module(self, spec):
-        """``spec`` as a Flax module."""
-        return NETS[type(spec)][1](spec)
+    def transform(self, spec, params, prefix):
+        return JaxBijection(spec, params, prefix)
 
-    def flax_params(self, spec, weights: dict, prefix: str) -> dict:
-        """gendsl weights (``(out, in)`` matrices) -> the Flax module's params."""
-        return NETS[type(spec)][2](spec, weights, prefix)
+    def stateless(self, spec):
+        return STATELESS[type(spec)](spec)
+
+    def transformed_distribution(self, base_dist, transforms):
+        return ndist.TransformedDistribution(base_dist, transforms)
 
     # -- the plain NumPyro program ------------------------------------------------------------------
     def compile(self, model, seed: int = 0, dtype="float32"):
@@ -717,70 +386,29 @@ class NumPyroBackend(Backend):
         (``numpyro.infer.TraceEnum_ELBO`` / ``numpyro.contrib.funsor`` sum
         them out).
         """
-        from .program import Lowered
+        float_dtype, backend = self.float_dtype(dtype), self
 
-        float_dtype = self.float_dtype(dtype)
-        init = model.init_params(seed)
-        lowered = Lowered(model, self)
-        params = [p for prog in (model.ir, model.guide_ir) if prog is not None for p in prog.params]
-        nets = {n.name: n.spec for prog in (model.ir, model.guide_ir) if prog is not None for n in prog.nets}
-        backend = self
+        def network(node, init):
+            spec, prefix = node.spec, node.name + "."
+            if isinstance(spec, Module):  # a user's Flax module: its own parameter tree
+                tree = _flax_tree(spec, init, prefix)["params"]
+                return lambda: functools.partial(_apply, spec.module, numpyro.param(f"{node.name}$params", tree))
+            weights = {k: jnp.asarray(init[prefix + k]) for k in spec.param_shapes()}
+            return lambda: backend.net(spec, numpyro.param(f"{node.name}$params", weights), "")
 
-        def program(steps):
-            def fn(data=None, size=None):
-                data = {k: jnp.asarray(v) for k, v in (data or {}).items()}
-                values = {p.name: numpyro.param(p.name, jnp.asarray(init[p.name], float_dtype),
-                                                constraint=_CONSTRAINTS[p.constraint]) for p in params}
-                handler = _NumPyroHandler(model, data, nets, init, backend)
-                ctx = Context(env={}, sizes=lowered.sizes(data, size), params=values, handler=handler,
-                              dtype=float_dtype, enumerable=lowered.enumerable)
-                run(steps, ctx)
-                return {k: v for k, v in ctx.env.items() if not k.startswith("%")}
-            return fn
-
-        model_fn = program(lowered.steps)
-        guide_fn = program(lowered.guide_steps) if lowered.guide_steps is not None else (lambda data=None, size=None: None)
-        model_fn.__name__, guide_fn.__name__ = model.name, f"{model.name}_guide"
-        return model_fn, guide_fn
+        ppl = PPL(
+            like=float_dtype, data=lambda values: {k: jnp.asarray(v) for k, v in values.items()}, network=network,
+            param=lambda p, init: numpyro.param(p.name, jnp.asarray(init[p.name], float_dtype),
+                                                constraint=_CONSTRAINTS[p.constraint]),
+            plate=lambda name, size, dim: numpyro.plate(name, size, dim=dim),
+            sample=lambda name, fn, obs, infer: numpyro.sample(name, fn, obs=obs, infer=infer),
+            deterministic=lambda name, value, event_dim: numpyro.deterministic(name, value),
+        )
+        return compile_plain(self, ppl, model, seed)
 
 
-class _NumPyroHandler:
-    """Sample sites become ``numpyro.sample`` inside their ``numpyro.plate``s."""
-
-    def __init__(self, model, data, nets, init, backend):
-        self.model, self.data, self.nets, self.init, self.backend = model, data, nets, init, backend
-
-    @contextlib.contextmanager
-    def _plates(self, node, ctx):
-        with contextlib.ExitStack() as stack:
-            for name in node.plates:
-                stack.enter_context(numpyro.plate(name, ctx.sizes[name], dim=self.model.ir.plates[name].dim))
-            yield
-
-    def input(self, node, ctx):
-        return self.data[node.name]
-
-    def net(self, node, ctx):
-        spec = self.nets[node.name]
-        if NETS[type(spec)][1] is None:  # a flow transform or a noise network: weights as one param dict
-            weights = numpyro.param(f"{node.name}$params", {k: jnp.asarray(self.init[f"{node.name}.{k}"])
-                                                            for k in spec.param_shapes()})
-            return JaxBijection(spec, weights, "") if isinstance(spec, Bijector) else _time_net(spec, weights, "")
-        module = self.backend.module(spec)
-        init = self.backend.flax_params(spec, self.init, node.name + ".")
-        variables = numpyro.param(f"{node.name}$params", init["params"])
-        return lambda *args: module.apply({"params": variables}, *args)
-
-    def sample(self, node, fn, ctx, obs=None):
-        infer = dict(node.infer)
-        value = obs if obs is not None else self.data.get(node.name)
-        if value is None and node.name in ctx.enumerable:
-            infer.setdefault("enumerate", "parallel")
-        with self._plates(node, ctx):
-            return numpyro.sample(node.name, fn, obs=value, infer=infer)
-
-    def deterministic(self, node, value, ctx):
-        return numpyro.deterministic(node.name, value)
+def _apply(module, variables, *args):
+    return module.apply({"params": variables}, *args)
 
 
 BACKEND = NumPyroBackend()

@@ -21,10 +21,6 @@ from .interpret import Context, lower, lower_dist, run
 
 __all__ = ["Lowered"]
 
-# families whose sites encode to a code space without a guide (Fitted.encode / decode): a flow's
-# base space, a denoising autoencoder's code
-_FLOWS = ("TransformedDistribution", "Dequantized", "DenoisingAutoencoder")
-
 # A value inside each support, written where data are missing (then masked).
 _FILL = {"positive": 1.0, "unit_interval": 0.5}
 
@@ -54,7 +50,7 @@ class Lowered:
         self.enumerable = frozenset(
             s.name for s in model.ir.latent
             if s.name not in guided
-            and FAMILIES.get(s.dist.family) is not None and FAMILIES[s.dist.family].enumerable
+            and FAMILIES[s.dist.family].enumerable
             and s.infer.get("enumerate", "parallel") == "parallel"
         )
         self.max_plate_nesting = model.ir.max_plate_nesting
@@ -260,9 +256,9 @@ class Lowered:
 
     @property
     def coded_sites(self) -> tuple:
-        """Observed sites with a code but no guide: flows (``TransformedDistribution``,
-        possibly dequantised) and denoising autoencoders."""
-        return tuple(s.name for s in self.program.observed if s.dist.family in _FLOWS)
+        """Observed sites with a code but no guide (``Family.encode``): flows,
+        possibly dequantised, and denoising autoencoders."""
+        return tuple(s.name for s in self.program.observed if FAMILIES[s.dist.family].coded)
 
     def encode(self, params, data) -> dict:
         """The guide's mean of every latent site, ``{site: (N,) + event}``;
@@ -270,7 +266,8 @@ class Lowered:
         if self.model.guide_ir is None and self.coded_sites:
             handler = SampleHandler(self.backend, self.backend.rng(None), data)
             run(self.steps, self.context(params, data, handler))
-            return {name: self.backend.to_base(handler.dists[name], data[name]) for name in self.coded_sites}
+            return {name: self._code(name, "encode")(self.backend, self.program[name].dist, handler.dists[name],
+                                                     data[name]) for name in self.coded_sites}
         guide = self.run_guide(params, data, 1, self.backend.rng(None))  # means only: any stream will do
         guide_ir = self.model.guide_ir
         return {name: self.backend.mean(d, guide_ir[name].dist.family) for name, d in guide.dists.items()}
@@ -282,11 +279,16 @@ class Lowered:
         if flows and set(latents) <= set(flows):
             handler = SampleHandler(self.backend, self.backend.rng(None), latents)
             run(self.steps, self.context(params, latents, handler, n=n))
-            return {name: self.backend.from_base(handler.dists[name], z) for name, z in latents.items()}
+            return {name: self._code(name, "decode")(self.backend, self.program[name].dist, handler.dists[name], z)
+                    for name, z in latents.items()}
         handler = SampleHandler(self.backend, self.backend.rng(None), latents)  # means only
         ctx = self.context(params, latents, handler, n=n)
         run(self.steps, ctx)
         return {s.name: self.backend.mean(handler.dists[s.name], s.dist.family) for s in self.program.observed}
+
+    def _code(self, site, way):
+        family = FAMILIES[self.program[site].dist.family]
+        return family.encode if way == "encode" else family.decode
 
     # -- batch-statistics transforms ------------------------------------------------------------
     @property
@@ -312,7 +314,7 @@ class Lowered:
     @property
     def implicit_sites(self) -> tuple:
         """Observed sites with no density: a generator's output seen through a ``Delta``."""
-        return tuple(s.name for s in self.program.observed if s.dist.family == "Delta")
+        return tuple(s.name for s in self.program.observed if FAMILIES[s.dist.family].density == "implicit")
 
     @property
     def discriminator_params(self) -> frozenset:
@@ -337,8 +339,6 @@ class Lowered:
 
     def discriminate(self, params, values: dict):
         """The discriminator's score of every row of ``values`` (site -> array), shape ``(N,)``."""
-        from ..model import SCORE
-
         if self.discriminator_steps is None:
             name = self.program.name
             raise ModelError(f"model {name!r} has no discriminator; attach one with @{name}.discriminator")
@@ -346,7 +346,7 @@ class Lowered:
         handler = SampleHandler(self.backend, self.backend.rng(None), inputs)
         ctx = self.context(params, inputs, handler)
         run(self.discriminator_steps, ctx)
-        score = ctx.env[SCORE]
+        score = ctx.env[ir.SCORE]
         n = next(iter(inputs.values())).shape[0]
         return self.backend.ops["reshape"](score, (n,))
 
@@ -402,14 +402,11 @@ class Lowered:
         return masks
 
     def _missing(self, node, value):
-        if node.dist.family == "Autoregressive":
-            raise DataError(
-                f"site {node.name!r} is an autoregressive chain with missing values (NaN); its later "
-                f"conditionals read the missing entries, so gendsl cannot marginalise them; impute or drop those rows"
-            )
-        family = FAMILIES.get(node.dist.family)
+        family = FAMILIES[node.dist.family]
+        if family.missing is not None:
+            raise DataError(f"site {node.name!r} is {family.missing}; impute or drop those rows")
         base_event = len(node.event_shape) - node.dist.reinterpreted
-        if family is None or base_event != 0 or family.support in ("interval",):
+        if base_event != 0 or family.support in ("interval",):
             raise DataError(
                 f"site {node.name!r} has missing values (NaN), but its {node.dist.family} is not a "
                 f"product of scalar distributions (write it with .to_event) so gendsl cannot "

@@ -12,7 +12,6 @@ Two products:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import operator
@@ -25,15 +24,14 @@ import pyro
 import pyro.distributions as pdist
 from pyro.distributions import constraints as pcons
 
-from ..dist import FAMILIES
 from ..errors import ModelError
-from ..nn import FVSBN, MADE, MLP, NADE, Module, TimeMLP, TimeUNet
-from ..transforms import Permute, Reverse, Sigmoid
-from . import autoregressive, dae, diffusion, flows, quantize
-from .base import Backend
-from .interpret import Context, run
+from ..families import flow as flows
+from ..nn import Module
+from ..transforms import Bijector, Permute, Reverse, Sigmoid
+from .base import Backend, DistTable, FamilyAdapter
+from .plain import PPL, compile_plain
 
-__all__ = ["PyroBackend", "BACKEND", "TorchMLP"]
+__all__ = ["PyroBackend", "BACKEND", "TorchNet", "TorchFamily"]
 
 
 def _axes(x, axis):
@@ -182,54 +180,22 @@ _ACTIVATIONS = {
 }
 
 
-class TorchMLP(torch.nn.ModuleList):
-    """``nn.MLP`` as a ``torch.nn`` module; its ``state_dict`` keys
-    (``"0.weight"``, ``"0.bias"``, ...) are gendsl's weight names."""
-
-    def __init__(self, spec: MLP):
-        super().__init__(torch.nn.Linear(a, b) for a, b in zip(spec.sizes[:-1], spec.sizes[1:]))
-        self.activation = _ACTIVATIONS[spec.activation]
-        self.output_activation = _ACTIVATIONS[spec.output_activation]
-
-    def forward(self, x):
-        last = len(self) - 1
-        for i, layer in enumerate(self):
-            x = layer(x)
-            x = self.activation(x) if i < last else self.output_activation(x)
-        return x
-
-
-def _mlp(spec: MLP, params: dict, prefix: str):
-    layers = [(params[f"{prefix}{i}.weight"], params[f"{prefix}{i}.bias"]) for i in range(len(spec.sizes) - 1)]
-    act, out_act = _ACTIVATIONS[spec.activation], _ACTIVATIONS[spec.output_activation]
-    last = len(layers) - 1
-
-    def forward(x):
-        for i, (w, b) in enumerate(layers):
-            x = F.linear(x, w, b)
-            x = act(x) if i < last else out_act(x)
-        return x
-
-    return forward
-
-
-class TorchMasked(torch.nn.Module):
-    """An autoregressive network spec (``nn.MADE``, ``nn.FVSBN``, ``nn.NADE``)
-    as a ``torch.nn`` module; ``forward(x, mask=None)``. Its ``state_dict``
-    keys are gendsl's weight names (``"0.weight"``, ``"in.weight"``, ...);
-    the masks are constants, not state."""
+class TorchNet(torch.nn.Module):
+    """A gendsl network spec (``nn.MLP``, ``nn.MADE``, ``nn.TimeMLP``, ...) as a
+    ``torch.nn`` module whose forward is gendsl's functional one; its
+    ``state_dict`` keys are gendsl's weight names (``"0.weight"``, ``"in.weight"``, ...)."""
 
     def __init__(self, spec):
         super().__init__()
         self.spec = spec
         _add_parameters(self, spec.param_shapes())
 
-    def forward(self, x, mask=None):
-        return self.functional()(x, mask)
+    def forward(self, *args):
+        return self.functional()(*args)
 
     def functional(self):
         """The network as gendsl's functional forward over this module's parameters."""
-        return autoregressive.forward_for(self.spec)(BACKEND, self.spec, dict(self.named_parameters()), "")
+        return BACKEND.net(self.spec, dict(self.named_parameters()), "")
 
 
 def _add_parameters(module: torch.nn.Module, shapes: dict) -> None:
@@ -245,12 +211,8 @@ def _add_parameters(module: torch.nn.Module, shapes: dict) -> None:
         owner.register_parameter(leaf, torch.nn.Parameter(torch.zeros(shape)))
 
 
-def _masked(spec, params, prefix):
-    return autoregressive.forward_for(spec)(BACKEND, spec, params, prefix)
-
-
 class _BijectionCalls:
-    """``Transform`` methods over a :class:`gendsl.backends.flows.Bijection`
+    """``Transform`` methods over a :class:`gendsl.families.flow.Bijection`
     (from ``self._bijection()``). The log-determinant computed with a value
     is kept with it, so ``TransformedDistribution.log_prob`` (``inv`` then
     ``log_abs_det_jacobian``) runs each transform once."""
@@ -303,10 +265,6 @@ class TorchBijector(_BijectionCalls, pdist.TransformModule):
         return flows.bijection(BACKEND, self.spec, dict(self.named_parameters()), "")
 
 
-def _bijection(spec, params, prefix):
-    return TorchBijection(spec, params, prefix)
-
-
 def _permute(spec):
     return pdist.transforms.Permute(torch.as_tensor(spec.perm))
 
@@ -324,330 +282,35 @@ def _sigmoid(spec):
 STATELESS = {Permute: _permute, Reverse: _permute, Sigmoid: _sigmoid}
 
 
-def _transformed(base_dist, transforms, specs=None, validate_args=None):
-    """``dist.TransformedDistribution``: Pyro's, with gendsl's transforms."""
-    chain = [t if isinstance(t, torch.distributions.Transform) else STATELESS[type(t)](t) for t in transforms]
-    return pdist.TransformedDistribution(base_dist, chain, validate_args=validate_args)
+def _adapted(impl, backend, validate, *args, **kwargs):
+    return TorchFamily(impl(backend, *args, **kwargs), validate_args=validate)
 
 
-class TorchDequantized(pdist.TorchDistribution):
-    """``dist.Dequantized`` for Pyro: integer levels scored as
-    ``base.log_prob((x + u) / levels) - d log(levels)``, ``u ~ U(0, 1)``
-    (fresh while training, :func:`gendsl.backends.flows.fixed_noise` otherwise)."""
+class TorchFamily(FamilyAdapter, pdist.TorchDistribution):
+    """A family gendsl implements (its neutral :attr:`Family.impl`) as a Pyro
+    distribution: the library's constraints and ``rsample``; the arithmetic
+    is the implementation's."""
 
     arg_constraints = {}
-    has_rsample = False
+    constraints = {"real": pcons.real, "boolean": pcons.boolean, "positive": pcons.positive,
+                   "unit_interval": pcons.unit_interval, "integer_interval": pcons.integer_interval,
+                   "independent": pcons.independent}
 
-    def __init__(self, base_dist, levels, training=False, like=None, validate_args=None):
-        self.base_dist, self.levels, self.training = base_dist, int(levels), training
-        self.like = like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
-        super().__init__(base_dist.batch_shape, base_dist.event_shape, validate_args=validate_args)
-
-    @property
-    def support(self):
-        return pcons.independent(pcons.integer_interval(0, self.levels - 1), len(self.event_shape))
-
-    def expand(self, batch_shape, _instance=None):
-        return TorchDequantized(self.base_dist.expand(batch_shape), self.levels, self.training, self.like,
-                                self._validate_args)
-
-    def log_prob(self, value):
-        x = value.to(self.like[0])
-        if self.training:
-            u = torch.rand_like(x)
-        else:
-            u = torch.as_tensor(flows.fixed_noise(tuple(x.shape)), dtype=x.dtype, device=x.device)
-        d = float(np.prod(self.event_shape))
-        return self.base_dist.log_prob((x + u) / self.levels) - d * math.log(self.levels)
-
-    @torch.no_grad()
-    def sample(self, sample_shape=torch.Size()):
-        y = self.base_dist.sample(sample_shape)
-        return torch.clamp(torch.floor(y * self.levels), 0, self.levels - 1).long()
-
-
-class TorchTimeNet(torch.nn.Module):
-    """A diffusion noise network (``nn.TimeMLP``, ``nn.TimeUNet``) as a
-    ``torch.nn`` module, ``forward(x_t, t)``; its ``state_dict`` keys are
-    gendsl's weight names."""
-
-    def __init__(self, spec):
-        super().__init__()
-        self.spec = spec
-        _add_parameters(self, spec.param_shapes())
-
-    def forward(self, x, t):
-        return diffusion.forward_for(self.spec)(BACKEND, self.spec, dict(self.named_parameters()), "")(x, t)
-
-
-def _time_net(spec, params, prefix):
-    return diffusion.forward_for(spec)(BACKEND, spec, params, prefix)
-
-
-class TorchDiffusion(pdist.TorchDistribution):
-    """``dist.Diffusion`` for Pyro. ``log_prob`` is the variational bound
-    (every step while evaluating, with noise from a generator seeded 0; a
-    one-step unbiased estimate while training); ``denoising_loss`` is Ho et
-    al.'s simple loss; ``sample`` runs the reverse chain on the device, with
-    no host synchronisation."""
-
-    arg_constraints = {}
-    has_rsample = False
-
-    def __init__(self, net, spec, schedule, levels=None, variance="beta", training=False, like=None,
-                 options=None, batch_shape=(), validate_args=None):
-        self.net, self.spec, self.schedule, self.levels, self.step_variance = net, spec, schedule, levels, variance
-        self.training, self.options = training, options or {}
-        self.like = like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
-        self.chain = diffusion.Chain(BACKEND, net, schedule, levels, variance, self.like)
-        super().__init__(torch.Size(batch_shape), torch.Size((spec.x_dim,)), validate_args=validate_args)
-
-    @property
-    def support(self):
-        if self.levels is None:
-            return pcons.independent(pcons.real, 1)
-        return pcons.independent(pcons.integer_interval(0, self.levels - 1), 1)
-
-    def expand(self, batch_shape, _instance=None):
-        return TorchDiffusion(self.net, self.spec, self.schedule, self.levels, self.step_variance, self.training,
-                              self.like, self.options, batch_shape, self._validate_args)
-
-    def _draws(self, value):
-        dtype, device = self.like
-        t = torch.randint(self.schedule.steps, tuple(value.shape[:-1]), device=device)
-        return t, torch.randn(tuple(value.shape), dtype=dtype, device=device)
-
-    def log_prob(self, value):
-        """The variational lower bound on ``log p(value)`` per row."""
-        if self.training:
-            return -self.chain.bound_estimate(value, *self._draws(value))
-        dtype, device = self.like
-        generator = torch.Generator(device=device).manual_seed(0)
-        return -self.chain.bound(value, lambda shape, i: torch.randn(shape, generator=generator, dtype=dtype,
-                                                                     device=device))
-
-    def denoising_loss(self, value):
-        """``|eps - eps_theta(x_t, t)|^2`` per row, ``t`` uniform."""
-        return self.chain.denoising(value, *self._draws(value))
-
-    @torch.no_grad()
-    def sample(self, sample_shape=torch.Size()):
-        dtype, device = self.like
-        shape = tuple(sample_shape) + tuple(self.batch_shape) + (self.spec.x_dim,)
-        return diffusion.draw(self.chain, shape, lambda s, j: torch.randn(s, dtype=dtype, device=device),
-                              self.options)
-
-
-class TorchDAE(pdist.TorchDistribution):
-    """``dist.DenoisingAutoencoder`` for Pyro: no density (``log_prob``
-    refuses); ``denoising_loss`` reconstructs each row from a fresh
-    corruption; ``sample`` runs Bengio et al.'s chain on the device."""
-
-    arg_constraints = {}
-    has_rsample = False
-
-    def __init__(self, encoder, decoder, encoder_spec, decoder_spec, corruption="gaussian", level=0.5,
-                 likelihood="bernoulli", training=False, like=None, options=None, batch_shape=(),
-                 validate_args=None):
-        self.encoder, self.decoder, self.encoder_spec, self.decoder_spec = encoder, decoder, encoder_spec, decoder_spec
-        self.corruption, self.level, self.likelihood = corruption, level, likelihood
-        self.training, self.options = training, options or {}
-        self.like = like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
-        self.dae = dae.Autoencoder(BACKEND, encoder, decoder, likelihood, corruption, level, self.like)
-        super().__init__(torch.Size(batch_shape), torch.Size((encoder_spec.sizes[0],)), validate_args=validate_args)
-
-    @property
-    def support(self):
-        return pcons.independent(pcons.boolean if self.likelihood == "bernoulli" else pcons.real, 1)
-
-    def expand(self, batch_shape, _instance=None):
-        return TorchDAE(self.encoder, self.decoder, self.encoder_spec, self.decoder_spec, self.corruption, self.level,
-                        self.likelihood, self.training, self.like, self.options, batch_shape, self._validate_args)
-
-    def _draws(self, shape, kind):
-        dtype, device = self.like
-        return (torch.randn if kind == "normal" else torch.rand)(shape, dtype=dtype, device=device)
-
-    def log_prob(self, value):
-        raise NotImplementedError("a denoising autoencoder has no density; train it with objective='denoising'")
-
-    def denoising_loss(self, value):
-        """``-log p(x | g(f(x~)))`` per row, ``x~`` a fresh corruption of ``x``."""
-        return self.dae.loss(value, self._draws(tuple(value.shape), dae.CORRUPTIONS[self.corruption]))
-
-    def encode(self, value):
-        return self.encoder(BACKEND.to_float(value, self.like))
-
-    def decode(self, code):
-        return self.dae.mean(self.decoder(code))
-
-    @torch.no_grad()
-    def sample(self, sample_shape=torch.Size()):
-        shape = tuple(sample_shape) + tuple(self.batch_shape) + tuple(self.event_shape)
-        return self.dae.chain(shape, int(self.options.get("steps", 100)),
-                              lambda s, j, role: self._draws(s, "uniform"), lambda s, j, role: self._draws(s, "normal"))
-
-
-# network spec type -> (functional forward, torch.nn.Module class)
-def _raw_module(spec: Module, params: dict, prefix: str):
-    """A user's ``torch.nn.Module``, called with gendsl's parameters in place of its own."""
-    if spec.framework != "torch":
-        raise ModelError(f"network {spec.name!r} is a Flax module: it runs on the numpyro backend only; "
-                         f"use nn.MLP for a network both backends run")
-    weights = {k: params[prefix + k] for k in spec.param_shapes()}
-    return lambda x: torch.func.functional_call(spec.module, weights, (x,))
-
-
-NETS = {Module: (_raw_module, lambda spec: spec.module), MLP: (_mlp, TorchMLP), MADE: (_masked, TorchMasked), FVSBN: (_masked, TorchMasked),
-        NADE: (_masked, TorchMasked), TimeMLP: (_time_net, TorchTimeNet), TimeUNet: (_time_net, TorchTimeNet),
-        **{cls: (_bijection, TorchBijector) for cls in flows.BIJECTIONS}}
-
-
-_SUPPORT = {"Bernoulli": lambda spec: pcons.boolean,
-            "Categorical": lambda spec: pcons.integer_interval(0, spec.params_per_dim - 1),
-            "NormalMixture": lambda spec: pcons.real}
-
-
-class TorchAutoregressive(pdist.TorchDistribution):
-    """``dist.Autoregressive`` for Pyro: one masked pass scores the whole
-    chain; sampling runs it position by position (no host synchronisation).
-
-    Args:
-        net: ``forward(x, mask)`` (a functional network or a ``TorchMasked``).
-        spec: the network's spec (orderings, masks, sizes).
-        family: ``"Bernoulli"``, ``"Categorical"`` or ``"NormalMixture"``.
-        mask: a mask index, or ``None`` for the mixture over all masks.
-        training: score with one random mask per call (with several masks).
-        like: ``(dtype, device)`` of samples.
-    """
-
-    arg_constraints = {}
-    has_rsample = False
-
-    def __init__(self, net, spec, family, mask=None, training=False, like=None, batch_shape=(),
-                 validate_args=None):
-        self.net, self.spec, self.family, self.mask, self.training = net, spec, family, mask, training
-        self.like = like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
-        super().__init__(torch.Size(batch_shape), torch.Size((spec.x_dim,)), validate_args=validate_args)
-
-    @property
-    def support(self):
-        return pcons.independent(_SUPPORT[self.family](self.spec), 1)
-
-    def expand(self, batch_shape, _instance=None):
-        return TorchAutoregressive(self.net, self.spec, self.family, self.mask, self.training, self.like,
-                                   batch_shape, self._validate_args)
+    def __init__(self, impl, validate_args=None):
+        self.impl = impl
+        super().__init__(torch.Size(impl.batch_shape), torch.Size(impl.event_shape), validate_args=validate_args)
 
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        mask = self.mask
-        if mask is None and self.training and self.spec.num_masks > 1:
-            mask = int(torch.randint(self.spec.num_masks, (1,)))  # drawn on the host: no device sync
-        value = value.to(self.like[0]) if not value.is_floating_point() else value
-        lp = autoregressive.chain_log_prob(BACKEND, self.net, self.spec, self.family, value, mask)
-        return lp.expand(torch.broadcast_shapes(lp.shape, self.batch_shape))
-
-    @torch.no_grad()
-    def sample(self, sample_shape=torch.Size()):
-        dtype, device = self.like
-        shape = tuple(sample_shape) + tuple(self.batch_shape)
-        d, n = self.spec.x_dim, int(np.prod(shape, dtype=np.int64))
-        x = torch.zeros((n, d), dtype=dtype, device=device)
-        uniform = lambda s: torch.rand(s, dtype=dtype, device=device)  # noqa: E731
-        normal = lambda s: torch.randn(s, dtype=dtype, device=device)  # noqa: E731
-        net = self.net.functional() if isinstance(self.net, TorchMasked) else self.net
-        if isinstance(net, autoregressive.NADEForward):  # NADE's O(dH) recursion
-            x = self._sample_recursion(net, x, uniform, normal)
-        else:
-            x = self._sample_passes(x, uniform, normal)
-        x = x.reshape(shape + (d,))
-        return x.long() if self.family == "Categorical" else x
-
-    def _sample_passes(self, x, uniform, normal):
-        """One network pass per position, keeping that position's draw."""
-        pos = torch.as_tensor(autoregressive.positions(self.spec), device=x.device)
-        if self.mask is not None or self.spec.num_masks == 1:
-            groups = [(slice(None), 0 if self.mask is None else self.mask)]
-        else:  # the mixture over masks: each row draws its mask
-            which = torch.randint(self.spec.num_masks, (x.shape[0],), device=x.device)
-            groups = [(which == m, m) for m in range(self.spec.num_masks)]
-        for rows, m in groups:
-            xs = x[rows]
-            for i in range(self.spec.x_dim):
-                out = self.net(autoregressive.net_input(BACKEND, self.family, xs, self.spec), m)
-                xs = torch.where(pos[m] == i, autoregressive.draw(BACKEND, self.family, out, uniform, normal), xs)
-            x[rows] = xs
-        return x
-
-    def _sample_recursion(self, net, x, uniform, normal):
-        """NADE: keep the running sum, one output and one added column per position."""
-        a, columns = net.start(x), []
-        for i in range(self.spec.x_dim):
-            value = autoregressive.draw(BACKEND, self.family, net.output(a, i), uniform, normal)   # (n, 1)
-            columns.append(value)
-            a = net.advance(a, i, autoregressive.net_input(BACKEND, self.family, value, self.spec))
-        return torch.cat(columns, dim=-1)[:, torch.as_tensor(net.inverse, device=x.device)]
-
-
-class TorchVectorQuantized(pdist.TorchDistribution):
-    """``dist.VectorQuantized`` for Pyro: a point mass on the code nearest to
-    ``z_e``, drawn straight-through; ``log_prob`` is 0 in value and carries
-    the codebook and commitment losses in its gradient (see
-    :mod:`gendsl.backends.quantize`)."""
-
-    arg_constraints = {}
-    support = pcons.real_vector
-    has_rsample = True
-
-    def __init__(self, z_e, codebook, commitment=0.25, validate_args=None):
-        self.z_e, self.codebook, self.commitment = z_e, codebook, commitment
-        self.code = codebook[quantize.nearest(BACKEND, z_e, codebook)]
-        super().__init__(z_e.shape[:-1], z_e.shape[-1:], validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        shape = torch.Size(batch_shape) + self.event_shape
-        return TorchVectorQuantized(self.z_e.expand(shape), self.codebook, self.commitment, self._validate_args)
-
-    @property
-    def mean(self):
-        return self.code
+        return self.impl.log_prob(value)
 
     def rsample(self, sample_shape=torch.Size()):
-        z = quantize.straight_through(BACKEND, self.z_e, self.code)
-        return z.expand(torch.Size(sample_shape) + z.shape)
-
-    def log_prob(self, value):
-        lp = quantize.vq_surrogate(BACKEND, self.z_e, self.code, self.commitment)
-        return lp.expand(torch.broadcast_shapes(lp.shape, value.shape[:-1]))
-
-
-class TorchCodebook(pdist.TorchDistribution):
-    """``dist.Codebook`` for Pyro: a categorical choice among the rows of a
-    ``(K, d)`` codebook (uniform without ``logits``)."""
-
-    arg_constraints = {}
-    support = pcons.real_vector
-
-    def __init__(self, codebook, logits=None, batch_shape=None, validate_args=None):
-        self.codebook, self.logits = codebook, logits
-        if batch_shape is None:
-            batch_shape = () if logits is None else logits.shape[:-1]
-        super().__init__(torch.Size(batch_shape), codebook.shape[-1:], validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        return TorchCodebook(self.codebook, self.logits, batch_shape, self._validate_args)
+        return self.impl.sample(None, tuple(sample_shape))
 
     @torch.no_grad()
     def sample(self, sample_shape=torch.Size()):
-        shape = torch.Size(sample_shape) + self.batch_shape
-        logits = self.codebook.new_zeros(self.codebook.shape[0]) if self.logits is None else self.logits
-        index = pdist.Categorical(logits=logits).expand(shape).sample()
-        return self.codebook[index]
-
-    def log_prob(self, value):
-        lp = quantize.codebook_log_prob(BACKEND, self.codebook, self.logits, value)
-        return lp.expand(torch.broadcast_shapes(lp.shape, self.batch_shape))
+        return self.impl.sample(None, tuple(sample_shape))
 
 
 class _TorchRNG:
@@ -677,20 +340,14 @@ class PyroBackend(Backend):
     eager = True
     ops = OPS
     activations = _ACTIVATIONS
+    wrappers = (torch.distributions.Independent, pdist.MaskedDistribution, pdist.ExpandedDistribution)
+    adapter = TorchFamily
 
     def __init__(self, validate: bool = False):
         self.validate = validate
-        self.dists = {
-            name: functools.partial(getattr(pdist, name), validate_args=validate)
-            for name in FAMILIES if hasattr(pdist, name)
-        }
-        self.dists["Autoregressive"] = functools.partial(TorchAutoregressive, validate_args=validate)
-        self.dists["TransformedDistribution"] = functools.partial(_transformed, validate_args=validate)
-        self.dists["Dequantized"] = functools.partial(TorchDequantized, validate_args=validate)
-        self.dists["Diffusion"] = functools.partial(TorchDiffusion, validate_args=validate)
-        self.dists["DenoisingAutoencoder"] = functools.partial(TorchDAE, validate_args=validate)
-        self.dists["VectorQuantized"] = functools.partial(TorchVectorQuantized, validate_args=validate)
-        self.dists["Codebook"] = functools.partial(TorchCodebook, validate_args=validate)
+        self.dists = DistTable(self, lambda name: functools.partial(getattr(pdist, name), validate_args=validate)
+                               if hasattr(pdist, name) else None,
+                               lambda impl: functools.partial(_adapted, impl, self, validate))
 
     # -- arrays -----------------------------------------------------------------------
     def float_dtype(self, name="float32"):
@@ -721,17 +378,63 @@ class PyroBackend(Backend):
     def rng(self, seed=None):
         return _TorchRNG(seed)
 
-    def fori_loop(self, n: int, body, init):
-        """``init`` after ``n`` applications of ``body`` (a Python loop: no host sync)."""
-        for _ in range(n):
-            init = body(init)
-        return init
-
     def loop(self, n: int, body, init):
         """``body(i, carry)`` for ``i = 0..n-1`` (a Python loop: no host sync)."""
         for i in range(n):
             init = body(i, init)
         return init
+
+    # -- the runtime of the neutral families (keys: None for the global generator, or a Generator) ------
+    def default_like(self, like):
+        return like if like is not None else (torch.get_default_dtype(), torch.device("cpu"))
+
+    def as_float(self, x, like):
+        return x if x.is_floating_point() else x.to(like[0])
+
+    def split(self, key, n):
+        return [key] * n
+
+    def fold_in(self, key, i):
+        return key
+
+    def fixed_key(self, seed, like):
+        return torch.Generator(device=like[1]).manual_seed(int(seed))
+
+    def random_uniform(self, key, shape, like, minval=0.0):
+        u = torch.rand(tuple(shape), generator=key, dtype=like[0], device=like[1])
+        return u.clamp_(min=minval) if minval else u
+
+    def random_normal(self, key, shape, like):
+        return torch.randn(tuple(shape), generator=key, dtype=like[0], device=like[1])
+
+    def random_int(self, key, shape, high, like):
+        return torch.randint(int(high), tuple(shape), generator=key, device=like[1])
+
+    def random_index(self, key, high):
+        return int(torch.randint(int(high), (1,), generator=key))
+
+    def random_categorical(self, key, logits, shape):
+        return pdist.Categorical(logits=logits).expand(torch.Size(shape)).sample()
+
+    def scan(self, n, body, init):
+        ys = []
+        for i in range(n):
+            init, y = body(init, i)
+            ys.append(y)
+        return init, torch.stack(ys)
+
+    def by_row(self, which, n, fn, x):
+        out = None
+        for m in range(n):
+            rows = which == m
+            y = fn(x[rows], m)
+            if out is None:
+                out = y.new_zeros(tuple(which.shape) + tuple(y.shape[1:]))
+            out[rows] = y
+        return out
+
+    def network(self, net):
+        return net.functional() if isinstance(net, TorchNet) else net
 
     # -- gradients and plain draws (the adversarial objective) -------------------------------
     def stop_gradient(self, x):
@@ -740,11 +443,6 @@ class PyroBackend(Backend):
     def no_gradient(self):
         """A context whose values record nothing for autograd (what it computes is held fixed)."""
         return torch.no_grad()
-
-    def uniform(self, rng, name: str, shape: tuple, like):
-        """U(0, 1) draws of ``shape`` (PyTorch's global generator)."""
-        dtype, device = like if isinstance(like, tuple) else (like, None)
-        return torch.rand(shape, dtype=dtype, device=device)
 
     def input_grad(self, fn, x):
         """``d fn(x).sum() / dx``, itself differentiable (a gradient penalty's inner gradient)."""
@@ -786,12 +484,27 @@ class PyroBackend(Backend):
     def unconstrain(self, constraint, x):
         return torch.distributions.transform_to(_CONSTRAINTS[constraint]).inv(x)
 
-    def net(self, spec, params, prefix):
-        return NETS[type(spec)][0](spec, params, prefix)
+    def raw_module(self, spec, params, prefix):
+        """A user's ``torch.nn.Module``, called with gendsl's parameters in place of its own."""
+        if spec.framework != "torch":
+            raise ModelError(f"network {spec.name!r} is a Flax module: it runs on the numpyro backend only; "
+                             f"use nn.MLP for a network both backends run")
+        weights = {k: params[prefix + k] for k in spec.param_shapes()}
+        return lambda x: torch.func.functional_call(spec.module, weights, (x,))
+
+    def transform(self, spec, params, prefix):
+        return TorchBijection(spec, params, prefix)
+
+    def stateless(self, spec):
+        return STATELESS[type(spec)](spec)
+
+    def transformed_distribution(self, base_dist, transforms):
+        return pdist.TransformedDistribution(base_dist, transforms, validate_args=self.validate)
 
     def module(self, spec, weights: dict | None = None, prefix: str = "") -> torch.nn.Module:
         """``spec`` as a ``torch.nn.Module``, loaded with ``weights`` if given."""
-        module = NETS[type(spec)][1](spec)
+        module = spec.module if isinstance(spec, Module) else TorchBijector(spec) if isinstance(
+            spec, Bijector) else TorchNet(spec)
         if weights is not None:
             state = {k: torch.as_tensor(weights[prefix + k]) for k in module.state_dict()}
             module.load_state_dict(state)
@@ -814,76 +527,25 @@ class PyroBackend(Backend):
             >>> svi = pyro.infer.SVI(model_fn, guide_fn, pyro.optim.Adam({"lr": 0.01}),
             ...                      pyro.infer.TraceEnum_ELBO(max_plate_nesting=1))
         """
-        return _compile(PyroBackend(validate=True), model, seed, self.float_dtype(dtype), torch.device(device))
+        backend, dtype, device = PyroBackend(validate=True), self.float_dtype(dtype), torch.device(device)
 
+        def network(node, init):
+            module = backend.module(node.spec, init, node.name + ".").to(device=device, dtype=dtype)
+            return lambda: pyro.module(node.name, module)
 
-def _compile(backend, model, seed, dtype, device):
-    from .program import Lowered
+        def data(values):
+            values = {k: torch.as_tensor(v, device=device) for k, v in values.items()}
+            return {k: v.to(dtype) if v.is_floating_point() else v for k, v in values.items()}
 
-    init = model.init_params(seed)
-    lowered = Lowered(model, backend)
-    modules = {
-        n.name: backend.module(n.spec, init, n.name + ".").to(device=device, dtype=dtype)
-        for prog in (model.ir, model.guide_ir) if prog is not None for n in prog.nets
-    }
-    params = [p for prog in (model.ir, model.guide_ir) if prog is not None for p in prog.params]
-
-    def get_params():
-        return {p.name: pyro.param(p.name, lambda p=p: torch.as_tensor(init[p.name], dtype=dtype, device=device),
-                                   constraint=_CONSTRAINTS[p.constraint]) for p in params}
-
-    def program(steps):
-        def fn(data=None, size=None):
-            data = {k: torch.as_tensor(v, device=device, dtype=dtype if torch.is_floating_point(torch.as_tensor(v)) else None)
-                    for k, v in (data or {}).items()}
-            handler = _PyroHandler(model, data, modules)
-            ctx = Context(env={}, sizes=lowered.sizes(data, size), params=get_params(), handler=handler,
-                          dtype=(dtype, device), enumerable=lowered.enumerable)
-            run(steps, ctx)
-            return {k: v for k, v in ctx.env.items() if not k.startswith("%")}
-        return fn
-
-    model_fn = program(lowered.steps)
-    guide_fn = program(lowered.guide_steps) if lowered.guide_steps is not None else (lambda data=None, size=None: None)
-    model_fn.__name__, guide_fn.__name__ = model.name, f"{model.name}_guide"
-    return model_fn, guide_fn
-
-
-class _PyroHandler:
-    """Sample sites become ``pyro.sample`` inside their ``pyro.plate``s."""
-
-    def __init__(self, model, data, modules):
-        self.model, self.data, self.modules = model, data, modules
-        self.plates = {}  # Pyro wants one plate object per run, re-entered
-
-    @contextlib.contextmanager
-    def _plates(self, node, ctx):
-        with contextlib.ExitStack() as stack:
-            for name in node.plates:
-                if name not in self.plates:
-                    dim = self.model.ir.plates[name].dim
-                    self.plates[name] = pyro.plate(name, ctx.sizes[name], dim=dim)
-                stack.enter_context(self.plates[name])
-            yield
-
-    def input(self, node, ctx):
-        return self.data[node.name]
-
-    def net(self, node, ctx):
-        return pyro.module(node.name, self.modules[node.name])
-
-    def sample(self, node, fn, ctx, obs=None):
-        infer = dict(node.infer)
-        value = obs if obs is not None else self.data.get(node.name)
-        if value is None and node.name in ctx.enumerable:
-            infer.setdefault("enumerate", "parallel")
-        with self._plates(node, ctx):
-            return pyro.sample(node.name, fn, obs=value, infer=infer)
-
-    def deterministic(self, node, value, ctx):
-        rank = max((-self.model.ir.plates[p].dim for p in node.plates), default=0)
-        with self._plates(node, ctx):
-            return pyro.deterministic(node.name, value, event_dim=len(node.shape) - rank)
+        ppl = PPL(
+            like=(dtype, device), data=data, network=network,
+            param=lambda p, init: pyro.param(p.name, lambda: torch.as_tensor(init[p.name], dtype=dtype, device=device),
+                                             constraint=_CONSTRAINTS[p.constraint]),
+            plate=lambda name, size, dim: pyro.plate(name, size, dim=dim),
+            sample=lambda name, fn, obs, infer: pyro.sample(name, fn, obs=obs, infer=infer),
+            deterministic=lambda name, value, event_dim: pyro.deterministic(name, value, event_dim=event_dim),
+        )
+        return compile_plain(backend, ppl, model, seed)
 
 
 BACKEND = PyroBackend()

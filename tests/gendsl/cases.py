@@ -2,7 +2,9 @@
 
 import numpy as np
 
+import gendsl as gd
 import gendsl.models as zoo
+from gendsl.errors import ObjectiveError
 
 # (id, factory, hyper-parameters, data maker(rng, n) -> dict)
 CASES = [
@@ -42,6 +44,11 @@ CASES = [
     ("ddpm", zoo.ddpm, dict(x_dim=3, hidden=(8,), steps=6, time_dim=4), lambda r, n: {"x": r.normal(size=(n, 3))}),
     ("ddpm-pixels", zoo.ddpm, dict(x_dim=16, steps=5, levels=5, image_shape=(4, 4), channels=(2, 4), time_dim=4),
      lambda r, n: {"x": r.integers(0, 5, (n, 16))}),
+    # no density: a denoising autoencoder ('denoising'), an implicit generator and its critic ('adversarial')
+    ("dae", zoo.dae, dict(x_dim=6, hidden=(8,), code_dim=3),
+     lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float)}),
+    ("gan", zoo.gan, dict(x_dim=2, z_dim=2, hidden=(8,), critic_hidden=(8,)),
+     lambda r, n: {"x": r.normal(size=(n, 2))}),
     # latent-variable models: scored with z given (log p(x, z)); fitted on x alone
     ("vae-bernoulli", zoo.vae, dict(x_dim=6, z_dim=2, hidden=(8,)),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2))}),
@@ -59,6 +66,14 @@ CASES = [
 ]
 
 
+def case_named(name):
+    """The case with id ``name``."""
+    for case in CASES:
+        if case[0] == name:
+            return case
+    raise KeyError(f"no case {name!r} in CASES; the ids are {[c[0] for c in CASES]}")
+
+
 def fit_data(model, data):
     """The part of a case's data a model is trained on: guided latents are left out."""
     guided = {s.name for s in model.guide_ir.sites} if model.guide_ir is not None else set()
@@ -68,6 +83,21 @@ def fit_data(model, data):
 def case_data(case, n=40, seed=0):
     _, factory, hyper, make = case
     return factory(**hyper), make(np.random.default_rng(seed), n)
+
+
+def scored_by(case) -> str | None:
+    """The per-row query that scores a case's data, as the objectives say: ``"log_prob"`` where
+    'mle' can score the model given the case's data (latents given or summed out), ``"elbo"``
+    where only the variational bound can (a diffusion chain), and ``None`` for a model with no
+    density at all (a denoising autoencoder, a generator seen through a Delta), which both refuse."""
+    model, data = case_data(case, n=2)
+    for query, objective in (("log_prob", "mle"), ("elbo", "elbo")):
+        try:
+            gd.objectives.get(objective).check(model, list(data))
+        except ObjectiveError:
+            continue
+        return query
+    return None
 
 
 def is_chain(model) -> bool:
@@ -87,6 +117,39 @@ def chain_bound_with_noise(model, backend, params, data, noise):
 
     eng = make_engine(model, backend, "float64")
     batch = eng.put_data(data)
-    chain = eng.lowered.score(eng.params_in(params), batch).dists["x"].chain
+    chain = eng.backend.implementation(eng.lowered.score(eng.params_in(params), batch).dists["x"]).chain
     prior, terms = chain.bound_terms(batch["x"], lambda shape, i: eng.put(noise[i]))
     return -np.asarray(eng.backend.to_numpy(prior + eng.backend.ops["sum"](terms, axis=0)))
+
+
+def players(objective, lowered, n_total):
+    """The losses that training minimises, each with the parameters its steps move:
+    ``[(label, loss(params, batch, rng), names)]``, as the objective's players say
+    (``Objective.players``: one that moves every parameter, or a game's discriminator and
+    generator, each moving its own)."""
+    from gendsl.inference.optim import Adam
+
+    names = frozenset(lowered.constraints)
+    return [(p.name, lambda prm, b, rng, p=p: p.loss(lowered, prm, b, {}, n_total, rng),
+             frozenset(k for k in names if p.owns(k))) for p in objective.players(lowered, Adam(1e-3))]
+
+
+def gradients(eng, loss, params, batch, seed=0):
+    """``loss(params, batch, rng)`` and its gradient ``{name: NumPy array}`` in every unconstrained
+    parameter (zeros where the loss does not depend on one) on engine ``eng``'s backend."""
+    lowered = eng.lowered
+    if eng.backend.name == "pyro":
+        import torch
+
+        torch.manual_seed(seed)
+        u = {k: v.detach().clone().requires_grad_(True) for k, v in lowered.unconstrain(params).items()}
+        value = loss(lowered.constrain(u), batch, eng.backend.rng(None))
+        grads = torch.autograd.grad(value, list(u.values()), allow_unused=True)
+        return float(value.detach()), {k: np.zeros(tuple(v.shape)) if g is None else g.numpy()
+                                       for (k, v), g in zip(u.items(), grads)}
+    import jax
+
+    key = jax.random.PRNGKey(seed)
+    value, grads = jax.jit(jax.value_and_grad(
+        lambda u: loss(lowered.constrain(u), batch, eng.backend.rng(key))))(lowered.unconstrain(params))
+    return float(value), {k: np.asarray(g) for k, g in grads.items()}

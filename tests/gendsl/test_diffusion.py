@@ -14,7 +14,7 @@ import gendsl as gd
 import gendsl.models as zoo
 from gendsl import data, dist, nn
 from gendsl.backends import get_backend
-from gendsl.backends.diffusion import Chain, Schedule, betas_for, check_options, forward_for, schedule_arrays
+from gendsl.families.diffusion import Chain, Schedule, betas_for, check_options, forward_for, schedule_arrays
 
 BACKENDS = ["pyro", "numpyro"]
 

@@ -223,7 +223,7 @@ def test_maf_label_writes_the_repeated_block_once():
 @pytest.mark.parametrize("backend", ["pyro", "numpyro"])
 def test_dequantized_scores_the_fixed_noise_bound_and_samples_levels(backend):
     import gendsl.models as zoo
-    from gendsl.backends.flows import fixed_noise
+    from gendsl.families.dequantized import fixed_noise
 
     levels = 5
     model = zoo.realnvp(x_dim=4, hidden=(8,), layers=2, levels=levels, alpha=0.05)
@@ -259,7 +259,7 @@ def normalised(x_dim=2):
 
 def test_batch_norm_uses_batch_statistics_while_training(backend):
     """In a training run the layer standardises its minibatch exactly (to beta, exp(log_gamma))."""
-    from gendsl.backends import flows
+    from gendsl.families import flow as flows
 
     b = get_backend(backend)
     spec = T.BatchNorm("bn", 3)

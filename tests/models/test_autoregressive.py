@@ -9,7 +9,8 @@ from scipy import stats
 import gendsl as gd
 import gendsl.models as zoo
 from gendsl import dist, nn
-from gendsl.backends import autoregressive, get_backend
+from gendsl.backends import get_backend
+from gendsl.families import autoregressive
 from gendsl.inference import Fitted
 
 BACKENDS = ["pyro", "numpyro"]

@@ -12,7 +12,7 @@ import gendsl as gd
 import gendsl.models as zoo
 from gendsl import data, dist, nn
 from gendsl.backends import get_backend
-from gendsl.backends.dae import Autoencoder
+from gendsl.families.dae import Autoencoder
 from gendsl.inference.engines import make_engine
 
 BACKENDS = ["pyro", "numpyro"]

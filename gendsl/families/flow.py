@@ -1,4 +1,5 @@
-"""Flow transforms on any backend: the arithmetic of :mod:`gendsl.transforms`.
+"""Normalizing flows (``dist.TransformedDistribution``) and the arithmetic of
+:mod:`gendsl.transforms` on any backend.
 
 Each learnable transform is written once against a backend's NumPy-named ops
 (plus the backend-internal ``linear``, ``solve_triangular`` and
@@ -19,11 +20,17 @@ from typing import Callable
 
 import numpy as np
 
-from ..transforms import (ActNorm, AdditiveCoupling, AffineCoupling, BatchNorm, InverseAutoregressive,
-                          InvertibleLinear, MaskedAutoregressive, Planar, Radial)
+from .. import ir
+from ..dist._core import Distribution
+from ..dist._families import Family, register_family
+from ..errors import ModelError, ShapeError
+from ..shapes import format_shape
+from ..trace import _STACK, current
+from ..transforms import (ActNorm, AdditiveCoupling, AffineCoupling, BatchNorm, Bijector, InverseAutoregressive,
+                          InvertibleLinear, MaskedAutoregressive, Planar, Radial, StatelessTransform)
 from .autoregressive import _const, made_forward
 
-__all__ = ["Bijection", "BIJECTIONS", "bijection", "fixed_noise"]
+__all__ = ["TransformedDistribution", "Bijection", "BIJECTIONS", "bijection", "flow_attrs"]
 
 # a MAF/IAF log-scale a = CLAMP * tanh(raw / CLAMP): exp(a) stays within e^-5..e^5 per layer
 CLAMP = 5.0
@@ -289,8 +296,128 @@ def bijection(backend, spec, params: dict, prefix: str) -> Bijection:
     return BIJECTIONS[type(spec)](backend, spec, params, prefix)
 
 
+def TransformedDistribution(base_dist: Distribution, transforms) -> Distribution:
+    """A normalizing flow: ``x = t_n(... t_1(z))`` with ``z ~ base_dist``, so
+    ``log p(x) = log p_base(z) - sum_i log|det J_{t_i}|``.
 
-def fixed_noise(shape) -> np.ndarray:
-    """The dequantisation noise of evaluation (``dist.Dequantized`` outside
-    training): one fixed U(0, 1) draw per shape, the same on both backends."""
-    return np.random.default_rng(0).random(tuple(shape))
+    Args:
+        base_dist: a distribution with event shape ``(d,)`` (e.g.
+            ``dist.Normal(0., 1.).expand([d]).to_event(1)``).
+        transforms: a list of :mod:`gendsl.transforms` specs (or one), each
+            of dimension ``d``, applied in order from the base to the data.
+
+    Returns:
+        A distribution with the base's batch and event shapes. Backends build
+        their library's ``TransformedDistribution``; graphs list the chain.
+
+    Example:
+        >>> import gendsl as gd
+        >>> from gendsl import dist, transforms as T
+        >>> @gd.model
+        ... def nice(x_dim=4):
+        ...     base = dist.Logistic(0.0, 1.0).expand([x_dim]).to_event(1)
+        ...     with gd.plate("data"):
+        ...         gd.observe("x", dist.TransformedDistribution(
+        ...             base, [T.AdditiveCoupling("c1", x_dim), T.AdditiveCoupling("c2", x_dim, parity=1)]))
+        >>> nice().ir["x"].shape
+        (N_data, 4)
+    """
+    if not isinstance(base_dist, Distribution):
+        raise ModelError(f"dist.TransformedDistribution: base_dist must be a gendsl distribution, "
+                         f"got {type(base_dist).__name__}")
+    transforms = list(transforms) if isinstance(transforms, (list, tuple)) else [transforms]
+    if len(base_dist.event_shape) != 1:
+        raise ShapeError(
+            f"dist.TransformedDistribution: the base distribution's event shape is "
+            f"{format_shape(base_dist.event_shape)}, but flows transform vectors: give the base an event "
+            f"shape (d,), e.g. dist.Normal(0., 1.).expand([d]).to_event(1)"
+        )
+    d = base_dist.event_shape[0]
+    for i, t in enumerate(transforms):
+        if not isinstance(t, (Bijector, StatelessTransform)):
+            raise ModelError(f"dist.TransformedDistribution: transform {i} is a {type(t).__name__}; "
+                             f"use the specs of gendsl.transforms (AffineCoupling, Permute, ...)")
+        if t.dim != d:
+            what = getattr(t, "name", None) or type(t).__name__
+            raise ShapeError(f"dist.TransformedDistribution: transform {i} ({what!r}) has dim {t.dim} but the "
+                             f"base distribution's event shape is ({d},); give every transform dim={d}")
+    if not transforms:
+        raise ModelError("dist.TransformedDistribution needs at least one transform")
+    if _STACK:
+        tracer = current("dist.TransformedDistribution")
+        for t in transforms:
+            if isinstance(t, Bijector):
+                t._register(tracer)
+    args = {"base_dist": base_dist.spec,
+            "transforms": tuple(ir.Ref(t.name) if isinstance(t, Bijector) else t for t in transforms),
+            "specs": tuple(transforms)}
+    return Distribution(ir.DistSpec("TransformedDistribution", args, (), base_dist.batch_shape,
+                                    base_dist.event_shape))
+
+
+def _encode(backend, spec, d, x):
+    """Data -> the base space: the transforms inverted, last first."""
+    for t in reversed(backend.unwrap(d).transforms):
+        x = t.inv(x)
+    return x
+
+
+def _decode(backend, spec, d, z):
+    """Base-space values -> data: the transforms applied in order."""
+    for t in backend.unwrap(d).transforms:
+        z = t(z)
+    return z
+
+
+# a flow node lists at most this many transforms, then "... n more"
+FLOW_LINES = 12
+
+
+def flow_attrs(node: ir.Sample, observed: bool, spec=None, header=()) -> dict:
+    """A flow as one graph node listing its base distribution and transform
+    chain (the transforms' weights are not drawn as separate networks);
+    ``spec`` and ``header`` let a wrapping family (dequantisation) show its flow."""
+    spec = node.dist if spec is None else spec
+    base = spec.args["base_dist"]
+    chain = spec.args["specs"]
+    lines = [f"base {base.family} {format_shape(base.event_shape)}", *_chain_lines(chain)]
+    if len(lines) > FLOW_LINES:
+        lines = lines[:FLOW_LINES - 1] + [f"... {len(lines) - FLOW_LINES + 1} more"]
+    return {
+        "kind": "flow",
+        "dist": node.dist.family,
+        "event_shape": format_shape(node.event_shape),
+        "observed": observed,
+        "caption": "\n".join([f"flow of {len(chain)} transform{'s' if len(chain) > 1 else ''}", *header, *lines]),
+    }
+
+
+def _chain_lines(chain) -> list:
+    """One line per transform, with a repeated block of kinds written once:
+    ``"4 x [ActNorm(2) -> InvertibleLinear(2, LU) -> AffineCoupling(...)]"``."""
+    if not chain:
+        return []
+    kinds = [type(t).__name__ for t in chain]
+    for period in range(1, 5):
+        repeats = 1
+        while kinds[repeats * period:(repeats + 1) * period] == kinds[:period]:
+            repeats += 1
+        if repeats >= 2 and repeats * period >= 4:
+            block = " -> ".join(t.label() for t in chain[:period])
+            return [f"{repeats} x [{block}]"] + _chain_lines(chain[repeats * period:])
+    return [chain[0].label()] + _chain_lines(chain[1:])
+
+
+def _builder(backend, library):
+    """The library's ``TransformedDistribution`` over gendsl's transforms (learnable
+    ones arrive as the backend's transforms, stateless ones as their specs)."""
+    def build(base_dist, transforms, specs=None):
+        chain = [backend.stateless(t) if isinstance(t, StatelessTransform) else t for t in transforms]
+        return backend.transformed_distribution(base_dist, chain)
+    return build
+
+
+# TransformedDistribution takes a distribution and transforms; the constructor works out its shapes.
+# The libraries have the family: each backend builds its own with gendsl's transforms.
+register_family(Family("TransformedDistribution", {}, (("base_dist", "transforms"),), builder=_builder,
+                       constructor=TransformedDistribution, encode=_encode, decode=_decode, graph=flow_attrs))

@@ -4,9 +4,9 @@ variational bound, the denoising loss and the samplers.
 Written once against a backend's NumPy-named ops (plus the backend-internal
 ``linear``, ``take0`` and ``conv2d``), so the Pyro and NumPyro chains compute
 the same numbers the same way; each backend wraps it in its PPL's
-distribution class (``TorchDiffusion``, ``JaxDiffusion``), which adds only
-the random numbers and the loop (a Python loop under PyTorch, with no host
-synchronisation; ``lax.fori_loop`` under JAX).
+the neutral distribution :class:`DiffusionImpl`, whose random numbers and
+loops come from the backend's runtime (a Python loop under PyTorch, with no
+host synchronisation; ``lax.fori_loop`` under JAX).
 
 Notation (Ho et al. 2020), with steps ``t = 1..T`` stored at index ``t - 1``:
 ``alpha_t = 1 - beta_t``, ``abar_t = prod_{s <= t} alpha_s``,
@@ -30,10 +30,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import ir
+from ..dist._core import Distribution
+from ..dist._families import Family, register_family
 from ..errors import ModelError
-from ..nn import TimeMLP, TimeUNet
+from ..nn import TimeMLP, TimeNet, TimeUNet
+from ..shapes import format_shape
+from ..trace import _STACK, current
+from ._base import Implementation, Support
 
-__all__ = ["SCHEDULES", "Schedule", "betas_for", "schedule_arrays", "FORWARDS", "forward_for", "Chain"]
+__all__ = ["Diffusion", "SCHEDULES", "Schedule", "betas_for", "schedule_arrays", "FORWARDS", "forward_for", "Chain",
+           "check_options"]
 
 # -- schedules (NumPy, float64) ---------------------------------------------------------------
 
@@ -485,3 +492,136 @@ def draw(chain: Chain, shape: tuple, normal, options: dict):
     if "variance" in options and options["variance"] != chain.variance:
         chain = Chain(chain.backend, chain.net, chain.schedule, chain.levels, options["variance"], chain.like)
     return chain.ancestral(shape, normal, clip)
+
+
+def Diffusion(net, steps: int = 1000, schedule="linear", beta_start: float = 1e-4, beta_end: float = 0.02,
+              levels: int | None = None, variance: str = "beta") -> Distribution:
+    """A Gaussian diffusion chain ``x_T -> ... -> x_0`` as one distribution
+    with event shape ``(x_dim,)`` (Sohl-Dickstein et al.; Ho et al.).
+
+    The forward process ``q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1},
+    beta_t I)`` is fixed by the schedule; the reverse chain ``p(x_{t-1} |
+    x_t) = N(mu_theta(x_t, t), sigma_t^2 I)`` from ``x_T ~ N(0, I)`` is
+    learned through ``net``, which predicts the noise in ``x_t``. Its
+    likelihood has no closed form: train with ``objective="denoising"`` (Ho
+    et al.'s simple loss) or ``"elbo"`` (the variational bound), whose value
+    ``Fitted.elbo`` and ``Fitted.bits_per_dim`` report. Sampling runs the
+    chain (ancestral, or DDIM with fewer steps: ``Fitted.sample(n,
+    sampler="ddim", steps=50)``). It is one node in the IR, drawn as a
+    collapsed chain.
+
+    Args:
+        net: a noise network, :class:`gendsl.nn.TimeMLP` (vectors) or
+            :class:`gendsl.nn.TimeUNet` (images, as flat rows).
+        steps: the chain's length ``T``.
+        schedule: ``"linear"`` (``beta_start`` to ``beta_end``, Ho et al.'s
+            1e-4 to 0.02), ``"cosine"`` (Nichol & Dhariwal), or the betas.
+        levels: ``None`` for real data; ``K`` for integer data ``0..K-1``
+            (8-bit pixels: 256; the 8x8 digits: 17), scaled to ``[-1, 1]``
+            and scored by a discretised Gaussian decoder, so the bound is on
+            ``-log P(x)`` of the integers.
+        variance: the reverse steps' ``sigma_t^2``: ``"beta"`` (``beta_t``) or
+            ``"posterior"`` (``beta~_t``, the forward posterior's variance).
+
+    Example:
+        >>> import gendsl as gd
+        >>> from gendsl import dist, nn
+        >>> @gd.model
+        ... def ddpm(x_dim=2):
+        ...     eps = nn.TimeMLP("eps", x_dim, hidden=[32, 32])
+        ...     with gd.plate("data"):
+        ...         gd.observe("x", dist.Diffusion(eps, steps=100))
+        >>> ddpm().ir["x"].shape
+        (N_data, 2)
+    """
+    if not isinstance(net, TimeNet):
+        raise ModelError(f"dist.Diffusion needs a noise network net(x_t, t) (nn.TimeMLP or nn.TimeUNet), "
+                         f"got {type(net).__name__}")
+    if variance not in VARIANCES:
+        raise ModelError(f"dist.Diffusion: unknown variance {variance!r}; choose one of {VARIANCES}")
+    if levels is not None and (int(levels) != levels or int(levels) < 2):
+        raise ModelError(f"dist.Diffusion: levels must be None (real data) or an integer >= 2, got {levels!r}")
+    betas = betas_for(schedule, steps, beta_start, beta_end)
+    kind = schedule if isinstance(schedule, str) else "given"
+    if _STACK:
+        net._register(current("dist.Diffusion"))
+    args = {"net": ir.Ref(net.name), "spec": net, "schedule": Schedule(kind, tuple(betas.tolist())),
+            "levels": None if levels is None else int(levels), "variance": variance}
+    return Distribution(ir.DistSpec("Diffusion", args, (), (), (net.x_dim,)))
+
+
+class DiffusionImpl(Implementation):
+    """``dist.Diffusion`` on any backend. ``log_prob`` is the variational bound
+    (every step while evaluating, with noise from a key seeded 0; a one-step
+    unbiased estimate from the step's stream while training);
+    ``denoising_loss`` is Ho et al.'s simple loss; ``sample`` runs the reverse
+    chain in the backend's loop, with no host synchronisation."""
+
+    def __init__(self, backend, net, spec, schedule, levels=None, variance="beta", training=False, like=None,
+                 options=None):
+        super().__init__(backend, (), (spec.x_dim,))
+        self.net, self.spec, self.schedule, self.levels = net, spec, schedule, levels
+        self.training, self.options = training, options or {}
+        self.like = backend.default_like(like)
+        self.chain = Chain(backend, net, schedule, levels, variance, self.like)
+        self.support = Support("real" if levels is None else "integer_interval", (levels or 1) - 1, 1)
+
+    def _draws(self, value):
+        b = self.backend
+        k_t, k_eps = b.split(self.training.next(f"{self.spec.name}$diffusion"), 2)
+        t = b.random_int(k_t, tuple(value.shape[:-1]), self.schedule.steps, self.like)
+        return t, b.random_normal(k_eps, tuple(value.shape), self.like)
+
+    def log_prob(self, value):
+        """The variational lower bound on ``log p(value)`` per row."""
+        b = self.backend
+        if self.training is not False:
+            return -self.chain.bound_estimate(value, *self._draws(value))
+        key = b.fixed_key(0, self.like)
+        return -self.chain.bound(value, lambda shape, i: b.random_normal(b.fold_in(key, i), shape, self.like))
+
+    def denoising_loss(self, value):
+        """``|eps - eps_theta(x_t, t)|^2`` per row, ``t`` uniform."""
+        return self.chain.denoising(value, *self._draws(value))
+
+    def sample(self, key, sample_shape):
+        b = self.backend
+        k_init, k_steps = b.split(key, 2)
+
+        def normal(s, j):
+            return b.random_normal(k_init if j is None else b.fold_in(k_steps, j), s, self.like)
+
+        return draw(self.chain, self.draw_shape(sample_shape), normal, self.options)
+
+
+def _dtype(spec) -> str:
+    return "real" if spec.args["levels"] is None else "int"
+
+
+def _check_query(spec, options: dict) -> dict:
+    args = spec.args
+    return check_options(options, args["schedule"].steps, args["levels"], args["spec"].x_dim)
+
+
+def _graph(node: ir.Sample, observed: bool) -> dict:
+    """The chain collapsed into one node: ``x_{t-1} | x_t, t = T..1``, the
+    chain's direction, its schedule and decoder."""
+    args, name = node.dist.args, node.name
+    schedule = args["schedule"]
+    betas = f"beta {schedule.betas[0]:.3g} to {schedule.betas[-1]:.3g}"
+    data = "real values" if args["levels"] is None else f"{args['levels']} levels (discretised decoder)"
+    return {
+        "kind": "chain",
+        "dist": node.dist.family,
+        "event_shape": format_shape(node.event_shape),
+        "observed": observed,
+        "caption": (f"{name}_t-1 | {name}_t, t = T..1\n{name}_T -> ... -> {name}_0, T = {schedule.steps}\n"
+                    f"{schedule.kind} schedule, {betas}\nGaussian steps, sigma^2 = {args['variance']}; {data}"),
+    }
+
+
+# Diffusion takes a noise network and a schedule; the constructor works out its shapes.
+register_family(Family(
+    "Diffusion", {}, (("net", "schedule"),), density="bound", run_aware=True, query_aware=True, denoisable=True,
+    impl=DiffusionImpl, constructor=Diffusion, value_dtype=_dtype, check_query=_check_query, graph=_graph,
+))
