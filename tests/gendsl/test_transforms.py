@@ -34,6 +34,19 @@ MAKERS = {
 }
 
 
+def test_every_transform_kind_has_a_contract_case():
+    """The registries, not this file, say which transforms exist: a learnable kind
+    (``gendsl.families.flow.BIJECTIONS``) or a stateless one (each backend's
+    ``STATELESS``) without a maker above fails here."""
+    from gendsl.backends import numpyro as numpyro_backend, pyro as pyro_backend
+    from gendsl.families.flow import BIJECTIONS
+
+    kinds = {cls.__name__ for cls in BIJECTIONS} | {cls.__name__ for cls in pyro_backend.STATELESS}
+    kinds |= {cls.__name__ for cls in numpyro_backend.STATELESS}
+    covered = {type(make(4, 0)).__name__ for make in MAKERS.values()}
+    assert kinds <= covered, f"transforms without a contract case: {sorted(kinds - covered)}"
+
+
 def _weights(spec, seed):
     """The spec's initial weights, perturbed so no transform sits at its identity."""
     if isinstance(spec, T.StatelessTransform):
@@ -46,8 +59,7 @@ def _transform(backend, spec, weights):
     """The backend's transform object for ``spec`` (float64 weights)."""
     b = get_backend(backend)
     if isinstance(spec, T.StatelessTransform):
-        module = __import__(f"gendsl.backends.{backend}", fromlist=["STATELESS"])
-        return module.STATELESS[type(spec)](spec)
+        return b.stateless(spec)
     params = {f"w.{k}": b.asarray(v, like=_like(backend)) for k, v in weights.items()}
     return b.net(spec, params, "w.")
 
