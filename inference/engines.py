@@ -764,12 +764,14 @@ def _rows(data: dict, lowered) -> int:
     return sizes[lowered.row]
 
 
-ENGINES = {"pyro": TorchEngine, "numpyro": JaxEngine}
+# array library (``Backend.arrays``) -> the engine that trains on it; a backend is looked up in the
+# one registry, gendsl.backends.BACKENDS, so a registered backend over either library trains
+ENGINES = {"torch": TorchEngine, "jax": JaxEngine}
 
 
 def make_engine(model, backend: str, dtype: str = "float32", device=None) -> Engine:
-    if backend not in ENGINES:
-        from gendsl.errors import unknown_name
-
-        raise unknown_name("backend", backend, ENGINES)
-    return ENGINES[backend](model, backend, dtype, device)
+    arrays = get_backend(backend).arrays  # an unknown name lists the registered backends
+    if arrays not in ENGINES:
+        raise GendslError(f"backend {backend!r} computes with {arrays!r} arrays, and no engine trains on those; "
+                          f"the engines are for {sorted(ENGINES)}")
+    return ENGINES[arrays](model, backend, dtype, device)

@@ -85,6 +85,8 @@ class Backend:
     """
 
     name: str = ""
+    #: the array library (``"torch"``, ``"jax"``): which training engine runs the backend
+    arrays: str = ""
     ops: dict[str, Callable] = {}
     dists: dict[str, Callable] = {}
     #: runs op by op (PyTorch), so work done per run is paid per step; a

@@ -237,6 +237,7 @@ class NumPyroBackend(Backend):
     """JAX arrays, NumPyro distributions, Flax networks."""
 
     name = "numpyro"
+    arrays = "jax"
     ops = OPS
     activations = _ACTIVATIONS
     wrappers = (ndist.Independent, ndist.MaskedDistribution, ndist.ExpandedDistribution)

@@ -337,6 +337,7 @@ class PyroBackend(Backend):
     """
 
     name = "pyro"
+    arrays = "torch"
     eager = True
     ops = OPS
     activations = _ACTIVATIONS

@@ -322,3 +322,22 @@ def test_constant_distributions_are_built_once_on_an_eager_backend():
     assert h1.dists["z"] is h2.dists["z"]
     assert torch.equal(h2.dists["x"].mean, 2 * h1.dists["x"].mean)
     assert not get_backend("numpyro").eager  # under jit the work is paid once per compilation anyway
+
+
+def test_a_registered_backend_compiles_trains_and_answers_queries():
+    """One registry (gendsl.backends.BACKENDS) serves compiling, training and querying:
+    a backend registered under a new name trains through the engine of its array library."""
+    from gendsl import backends
+
+    backends.register_backend("pyro-again", "gendsl.backends.pyro")
+    try:
+        model, data = case_data(case_named("gmm-diag"))
+        fit = model.fit(data["x"], objective="mle", backend="pyro-again", epochs=2, seed=0, progress=False)
+        same = model.fit(data["x"], objective="mle", backend="pyro", epochs=2, seed=0, progress=False)
+        np.testing.assert_allclose(fit.log_prob(data["x"]), same.log_prob(data["x"]), rtol=1e-6)
+        assert callable(get_backend("pyro-again").compile(model)[0])
+        with pytest.raises(gd.GendslError, match="pyro-again"):
+            model.fit(data["x"], backend="no-such-backend", epochs=1)
+    finally:
+        backends.BACKENDS.pop("pyro-again", None)
+        backends._INSTANCES.pop("pyro-again", None)
