@@ -13,7 +13,22 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-__all__ = ["Implementation", "Support"]
+__all__ = ["Implementation", "Support", "broadcast"]
+
+
+def broadcast(*shapes) -> tuple:
+    """NumPy broadcasting of concrete shapes, at run time: plain Python with no
+    imports or exceptions, so ``torch.compile`` traces it without a graph break
+    (shapes are checked when the model is traced, not here)."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(-rank, 0):
+        size = 1
+        for s in shapes:
+            if len(s) >= -i and s[i] != 1:
+                size = s[i]
+        out.append(size)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from ..dist._core import Distribution
 from ..dist._families import Family, register_family
 from ..errors import ModelError
 from ..nn import MADE, NADE, AutoregressiveNet
-from ..shapes import broadcast_shapes, format_shape
+from ..shapes import format_shape
 from ..trace import _STACK, Value, as_arg, current
-from ._base import Implementation, Support
+from ._base import Implementation, Support, broadcast
 
 __all__ = ["Autoregressive", "CONDITIONALS", "FORWARDS", "NADEForward", "chain_log_prob", "conditional_log_prob",
            "draw", "net_input", "positions"]
@@ -311,7 +311,7 @@ class AutoregressiveImpl(Implementation):
             mask = b.random_index(self.training.next(f"{self.spec.name}$mask"), self.spec.num_masks)
         value = b.as_float(value, self.like)
         lp = chain_log_prob(b, self.net, self.spec, self.family, value, mask)
-        return b.broadcast_to(lp, broadcast_shapes(tuple(lp.shape), self.batch_shape))
+        return b.broadcast_to(lp, broadcast(tuple(lp.shape), self.batch_shape))
 
     def sample(self, key, sample_shape):
         shape = tuple(sample_shape) + self.batch_shape

@@ -21,9 +21,9 @@ from .. import ir
 from ..dist._core import Distribution
 from ..dist._families import Family, register_family
 from ..errors import ModelError, ShapeError
-from ..shapes import broadcast_shapes, format_shape
+from ..shapes import format_shape
 from ..trace import arg_shape, as_arg
-from ._base import Implementation, Support
+from ._base import Implementation, Support, broadcast
 
 __all__ = ["VectorQuantized", "Codebook", "nearest", "straight_through", "vq_surrogate", "codebook_log_prob"]
 
@@ -170,7 +170,7 @@ class VectorQuantizedImpl(Implementation):
 
     def log_prob(self, value):
         lp = vq_surrogate(self.backend, self.z_e, self.code, self.commitment)
-        return self.backend.broadcast_to(lp, broadcast_shapes(tuple(lp.shape), tuple(value.shape[:-1])))
+        return self.backend.broadcast_to(lp, broadcast(tuple(lp.shape), tuple(value.shape[:-1])))
 
 
 class CodebookImpl(Implementation):
@@ -193,7 +193,7 @@ class CodebookImpl(Implementation):
 
     def log_prob(self, value):
         lp = codebook_log_prob(self.backend, self.codebook, self.logits, value)
-        return self.backend.broadcast_to(lp, broadcast_shapes(tuple(lp.shape), self.batch_shape))
+        return self.backend.broadcast_to(lp, broadcast(tuple(lp.shape), self.batch_shape))
 
 
 register_family(Family(
