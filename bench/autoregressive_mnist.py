@@ -6,8 +6,9 @@
 Models (`gendsl.models`): `fvsbn(x_dim=784)` (d(d+1)/2 = 307,720 parameters),
 `nade(x_dim=784, hidden=500)` and `made(x_dim=784, hidden=(500,))`, natural
 pixel order, trained with `mle` on the 50,000 training images (Adam, batch
-100). Each epoch the validation NLL is measured and the best parameters so far
-are kept (early stopping on the 10,000 validation images, as the papers do).
+100). Each round the validation NLL is measured and the best parameters so far
+are kept (early stopping on the 10,000 validation images, as the papers do:
+`fit(valid=..., valid_every=--epochs)`).
 The test NLL is `-mean(fit.log_prob(x_test))` over all 10,000 test images:
 exact, no sampling. Writes the fit, its loss curve and a sample grid to
 `--out`, and prints one Markdown row for bench/RESULTS.md. `--init` starts
@@ -90,38 +91,40 @@ def main():
     best_path = os.path.join(args.out, "fit.npz")
     start = time.perf_counter()
     init = gd.load(args.init).params if args.init else None
-    # validation every --epochs epochs from the training callback, so one run carries the
-    # learning-rate schedule; the record survives a resumed run
+    # fit validates every --epochs epochs (valid=, valid_every=) in one run, which carries the
+    # learning-rate schedule, and returns the best round's parameters; the checkpoint keeps the
+    # rounds, the record below their wall-clock times, so both survive a resumed run
     record = os.path.join(args.out, "validation.json")
     history = []
     if os.path.exists(checkpoint) and os.path.exists(record):
         with open(record) as f:
             history = json.load(f)
 
-    def validate(epoch, get_params, run_history):
-        if (epoch + 1) % args.epochs:
+    def log_round(epoch, get_params, run_history):
+        if not run_history["valid_epoch"] or run_history["valid_epoch"][-1] != epoch + 1:
             return
-        current = Fitted(model, args.backend, get_params(), dict(run_history), dtype="float32", device=args.device)
-        valid_nll = round(-float(np.mean(current.log_prob(valid))), 3)
-        if all(valid_nll <= h["valid_nll"] for h in history):
-            current.save(best_path)
-        history.append({"epochs": epoch + 1, "valid_nll": valid_nll, "seconds": round(time.perf_counter() - start, 1)})
+        history.append({"epochs": epoch + 1, "valid_nll": round(-run_history["valid"][-1], 3),
+                        "seconds": round(time.perf_counter() - start, 1)})
         print(json.dumps(history[-1]), flush=True)
         with open(record, "w") as f:
             json.dump(history, f)
 
     fit = model.fit(train, backend=args.backend, device=args.device, epochs=args.epochs * args.rounds,
                     batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint=checkpoint, resume=True,
-                    init=init, callback=validate, lr_schedule=args.lr_schedule, warmup=args.warmup,
-                    weight_decay=args.weight_decay, ema=args.ema, compile=args.compile)
+                    init=init, valid=valid, valid_every=args.epochs, callback=log_round,
+                    lr_schedule=args.lr_schedule, warmup=args.warmup, weight_decay=args.weight_decay, ema=args.ema,
+                    compile=args.compile)
     train_s = time.perf_counter() - start
-    fit_best = gd.load(best_path)
+    fit.save(best_path)  # the best round's parameters
+    seconds = {h["epochs"]: h["seconds"] for h in history}
+    rounds = [{"epochs": e, "valid_nll": round(-v, 3), "seconds": seconds.get(e)}
+              for e, v in zip(fit.history["valid_epoch"], fit.history["valid"])]
     start = time.perf_counter()
-    nll = -float(np.mean(fit_best.log_prob(test)))
+    nll = -float(np.mean(fit.log_prob(test)))
     eval_s = time.perf_counter() - start
     plots.loss_curve(fit.history, os.path.join(args.out, "loss.png"), title=f"{args.model}, mle")
     start = time.perf_counter()
-    samples = fit_best.sample(64, seed=0)["x"]
+    samples = fit.sample(64, seed=0)["x"]
     sample_s = time.perf_counter() - start
     plots.sample_grid(samples, os.path.join(args.out, "samples.png"), title=f"{args.model} samples, binarised MNIST")
     result = {
@@ -129,8 +132,8 @@ def main():
         "backend": args.backend, "lr": args.lr, "lr_schedule": args.lr_schedule, "warmup": args.warmup,
         "weight_decay": args.weight_decay, "ema": args.ema, "init": args.init, "compile": args.compile,
         "device": args.device or "default", "epochs": len(fit.history["epoch_loss"]),
-        "best_epochs": min(history, key=lambda h: h["valid_nll"])["epochs"],
-        "validation": history, "test_nll": round(nll, 2), "published": PUBLISHED[args.model],
+        "best_epochs": fit.history["best_epoch"],
+        "validation": rounds, "test_nll": round(nll, 2), "published": PUBLISHED[args.model],
         "target": TARGET[args.model], "train_s": round(train_s, 1), "eval_s": round(eval_s, 1),
         "sample_64_s": round(sample_s, 1), "machine": platform.processor() or "cpu",
     }

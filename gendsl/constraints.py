@@ -17,7 +17,7 @@ from scipy import special
 
 from .errors import ModelError, unknown_name
 
-__all__ = ["CONSTRAINTS", "INITIALIZERS", "check_constraint", "initial_value", "param_rng"]
+__all__ = ["CONSTRAINTS", "DEFAULT_INIT", "INITIALIZERS", "check_constraint", "initial_value", "param_rng"]
 
 
 def _stick_breaking(u: np.ndarray) -> np.ndarray:
@@ -108,17 +108,34 @@ def check_init_value(value: np.ndarray, constraint: str, name: str) -> None:
         )
 
 
+#: the initialiser ``gd.param`` uses when ``init`` is not given (or is ``None``)
+DEFAULT_INIT = "uniform"
+
+
 def resolve_init(init, shape: tuple, name: str) -> tuple:
-    """Turns ``gd.param``'s ``init=`` into the IR's initialiser tuple."""
+    """Turns ``gd.param``'s ``init=`` into the IR's initialiser tuple.
+
+    ``None`` means the default initialiser (:data:`DEFAULT_INIT`), so a model
+    factory can forward its own ``init=None`` unchanged.
+    """
     from .ir import Const
 
+    if init is None:
+        init = DEFAULT_INIT
     if isinstance(init, str):
         if init not in INITIALIZERS:
             raise unknown_name("initializer", init, INITIALIZERS, hint=f"(param {name!r})")
         return ("named", init)
     if isinstance(init, (int, float)) and not isinstance(init, bool):
         return ("fill", float(init))
-    arr = np.asarray(init, dtype=float)
+    try:
+        arr = np.asarray(init, dtype=float)
+    except (TypeError, ValueError):
+        raise ModelError(
+            f"param {name!r}: init {init!r} is not a number or an array of numbers; give an array or "
+            f"scalar (the constrained value), the name of an initialiser ({', '.join(map(repr, INITIALIZERS))}), "
+            f"or None for the default ({DEFAULT_INIT!r})"
+        ) from None
     try:
         np.broadcast_to(arr, shape)
     except ValueError:

@@ -19,6 +19,7 @@ __all__ = [
     "UnknownAttributeError",
     "TrainingError",
     "GraphvizNotFoundError",
+    "non_numeric_data",
 ]
 
 
@@ -81,3 +82,22 @@ def unknown_name(kind: str, name: str, known, hint: str = "") -> UnknownNameErro
 def unknown_attribute(kind: str, name: str, known, hint: str = "") -> UnknownAttributeError:
     """Like :func:`unknown_name`, for ``module.attribute`` lookups."""
     return UnknownAttributeError(str(unknown_name(kind, name, known, hint)))
+
+
+def non_numeric_data(site: str, dtype, sample=None, family: str | None = None) -> DataError:
+    """Builds the error for data that are not numbers (strings, objects) at ``site``.
+
+    Args:
+        site: the data's key (the site it is for).
+        dtype: the NumPy dtype found.
+        sample: one offending value, shown when given.
+        family: the site's distribution family, when known.
+    """
+    what = {"U": "text", "S": "bytes", "O": "Python objects"}.get(getattr(dtype, "kind", ""), "not numbers")
+    found = f"dtype {dtype} ({what}" + (f", e.g. {sample!r})" if sample is not None else ")")
+    takes = f"its {family} takes numbers" if family else "gendsl models take numbers"
+    return DataError(
+        f"data for site {site!r} are not numbers: {found}; {takes}. Convert numeric text with "
+        f"arr.astype(float), and encode categories as integers 0..K-1 "
+        f"(np.unique(arr, return_inverse=True)[1]), modelled with dist.Categorical"
+    )

@@ -31,15 +31,21 @@ def _save(fig, path):
 
 
 def loss_curve(history: dict, path=None, title: str = "training loss"):
-    """Per-step losses (faint) with per-epoch means (bold).
+    """Per-step losses (faint) with per-epoch means (bold); beside them, when
+    the fit scored held-out rows (``fit(valid=...)``), the validation score of
+    each round with the best round marked.
 
     Args:
-        history: a fit's ``history`` (``"step_loss"``, ``"epoch_loss"``).
+        history: a fit's ``history`` (``"step_loss"``, ``"epoch_loss"``; and
+            ``"valid"``, ``"valid_epoch"``, ``"best_epoch"``, ``"valid_metric"``
+            from a fit with ``valid=``).
         path: where to save (png/svg/pdf); ``None`` returns the figure.
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    steps, epochs = np.asarray(history["step_loss"]), np.asarray(history["epoch_loss"])
+    rounds = len(history.get("valid") or ())
+    fig, axes = plt.subplots(1, 2 if rounds else 1, figsize=(11, 3.5) if rounds else (6, 3.5), squeeze=False)
+    ax = axes[0, 0]
+    steps, epochs = np.asarray(history["step_loss"]), np.asarray(history["epoch_loss"], dtype=float)
     if len(steps):
         ax.plot(np.arange(1, len(steps) + 1), steps, color="tab:blue", alpha=0.3, lw=0.8, label="step")
     if len(epochs):
@@ -50,7 +56,35 @@ def loss_curve(history: dict, path=None, title: str = "training loss"):
     ax.set_title(title)
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
+    if rounds:
+        _validation_curve(axes[0, 1], history)
     return _save(fig, path)
+
+
+_VALID_LABELS = {"log_prob": "held-out mean log p(x) (nats per row)",
+                 "elbo": "held-out mean ELBO (nats per row)",
+                 "loss": "minus the held-out loss"}
+
+
+def _validation_curve(ax, history: dict) -> None:
+    """A fit's validation rounds against their epochs; the best round (whose
+    parameters the fit returned) marked, and where patience stopped it."""
+    epochs, scores = np.asarray(history["valid_epoch"]), np.asarray(history["valid"], dtype=float)
+    ax.plot(epochs, scores, color="tab:orange", lw=2, marker="o" if len(epochs) <= 50 else None, ms=3,
+            label="validation")
+    best = history.get("best_epoch")
+    if best is not None:
+        ax.axvline(best, color="tab:green", ls="--", lw=1)
+        ax.plot([best], scores[list(epochs).index(best)], "o", color="tab:green", ms=7,
+                label=f"best (epoch {best})")
+    if history.get("stopped_epoch") is not None:
+        ax.axvline(history["stopped_epoch"], color="tab:red", ls=":", lw=1, label="stopped early")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(_VALID_LABELS.get(history.get("valid_metric"), "held-out score"))
+    ax.set_title("validation (higher is better)")
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
 
 
 def sample_grid(images, path=None, image_shape=None, ncols: int = 8, title: str | None = None, cmap="gray_r"):

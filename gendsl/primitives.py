@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 
 from . import ir
-from .constraints import check_constraint, check_init, resolve_init
+from .constraints import DEFAULT_INIT, check_constraint, check_init, resolve_init
 from .dist import Distribution, value_dtype
 from .errors import ModelError, ShapeError
 from .shapes import Dim, broadcast_shapes, format_shape
@@ -104,7 +104,7 @@ def _add_site(name, fn, observed, obs, infer, what) -> Value:
     return tracer.add(node)
 
 
-def param(name: str, shape=(), init="uniform", constraint: str = "real") -> Value:
+def param(name: str, shape=(), init=DEFAULT_INIT, constraint: str = "real") -> Value:
     """A learnable tensor.
 
     Args:
@@ -113,7 +113,9 @@ def param(name: str, shape=(), init="uniform", constraint: str = "real") -> Valu
             outside plates.
         init: an array or scalar (the constrained value), or the name of an
             initialiser (``"uniform"``, ``"normal"``, ``"small"``, ``"zeros"``,
-            ``"ones"``; random ones draw in unconstrained space).
+            ``"ones"``; random ones draw in unconstrained space). ``None``
+            means the default, ``"uniform"`` (a factory can forward its own
+            ``init=None``).
         constraint: ``"real"``, ``"positive"``, ``"unit_interval"``,
             ``"simplex"``, ``"lower_cholesky"`` or ``"positive_definite"``.
     """

@@ -140,6 +140,19 @@ def arg_dtype(arg) -> str:
     return "real"
 
 
+# node kind -> how a duplicate-name error describes that use of the name
+_USES = {"sample": "a sample (gd.sample)", "param": "a param (gd.param)", "net": "a network",
+         "deterministic": "a deterministic node (gd.deterministic)", "input": "an input"}
+
+
+def _use(node: ir.Node) -> str:
+    """``node`` as the call that declared it, for an error message; an
+    observed site says ``gd.observe``, not ``gd.sample``."""
+    if isinstance(node, ir.Sample) and node.observed:
+        return "an observed sample (gd.observe)"
+    return _USES.get(node.kind, f"a {node.kind}")
+
+
 class Tracer:
     """Collects nodes while a model or guide function runs.
 
@@ -168,9 +181,9 @@ class Tracer:
         if node.name in self.nodes:
             prev = self.nodes[node.name]
             raise SiteError(
-                f"{self.role} {self.name!r}: the name {node.name!r} is used twice "
-                f"(first as a {prev.kind}, now as a {node.kind}); every site, param and "
-                f"network needs its own name — in a loop, use f-strings such as f'{node.name}_{{i}}'"
+                f"{self.role} {self.name!r}: the name {node.name!r} is used twice: first as "
+                f"{_use(prev)}, now as {_use(node)}. Every site, param and network needs its own "
+                f"name — in a loop, use f-strings such as f'{node.name}_{{i}}'"
             )
         self.nodes[node.name] = node
         return Value(node.name, node.shape, node.dtype)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gendsl.errors import DataError
+from gendsl import ir
+from gendsl.errors import DataError, non_numeric_data
 
 __all__ = ["as_data"]
 
@@ -30,7 +31,7 @@ def as_data(model, data, allow_partial: bool = False) -> dict:
     out = {}
     for name, value in data.items():
         node = program.by_name.get(name)
-        arr = np.asarray(value)
+        arr = _numeric(name, value, node)
         if node is not None and node.dtype == "int":
             values = arr[~np.isnan(arr)] if np.issubdtype(arr.dtype, np.floating) else arr
             if not np.all(values == np.round(values)):
@@ -41,3 +42,30 @@ def as_data(model, data, allow_partial: bool = False) -> dict:
             arr = np.array(arr, dtype=np.float64)
         out[name] = arr
     return out
+
+
+def _numeric(name: str, value, node) -> np.ndarray:
+    """``value`` as a NumPy array of numbers; text that reads as numbers is
+    converted, anything else (category names, objects) raises an error naming
+    the site. Data for no site are left as they are, for ``check_data`` to
+    reject by name."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "biuf":
+        return arr
+    try:
+        return np.array(arr, dtype=np.float64)
+    except (TypeError, ValueError):
+        if node is None:
+            return arr
+        family = node.dist.family if isinstance(node, ir.Sample) else None
+        raise non_numeric_data(name, arr.dtype, _non_number(arr), family) from None
+
+
+def _non_number(arr: np.ndarray):
+    """The first entry of ``arr`` that is not a number (to show in the error)."""
+    for x in arr.flat:
+        try:
+            float(x)
+        except (TypeError, ValueError):
+            return x.item() if isinstance(x, np.generic) else x
+    return None

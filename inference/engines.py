@@ -26,6 +26,7 @@ from gendsl.backends import get_backend
 from gendsl.backends.program import Lowered
 from gendsl.errors import DataError, GendslError
 
+from . import diagnose
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import Adam
 
@@ -84,7 +85,7 @@ class Engine:
         raise NotImplementedError
 
     def train(self, objective, data, missing, epochs, batch_size, optim, seed, params, progress, callback=None,
-              checkpoint=None, checkpoint_every=1, resume=False, run=None, ema=None, compile=False):
+              checkpoint=None, checkpoint_every=1, resume=False, run=None, ema=None, compile=False, validation=None):
         """Minibatch epochs; the loss is read back once per epoch.
 
         Args:
@@ -97,26 +98,40 @@ class Engine:
             ema: the decay of a moving average of the parameters, which is
                 then what snapshots, callbacks and the result hold.
             compile: compile the training loss (see :meth:`stepper`).
+            validation: ``fit(valid=...)``'s rounds (``train._Validation``),
+                run between epochs when ``validation.due(epoch)``, on the
+                parameters as a fit would return them; training stops when
+                it says so. Its state is written into each checkpoint (header
+                and arrays, in the one atomic write) and restored on resume.
 
         Returns:
-            ``(params, history)``; raises ``_Stop`` on a non-finite loss.
+            ``(params, history)``, the last epoch's parameters (the best
+            round's are ``validation.best``); raises ``_Stop`` on a non-finite loss.
         """
         with self._numerics():
+            diagnose.check_start(self, params, data, seed)  # first-step validation: once, on the host
             return self._train(objective, data, missing, epochs, batch_size, optim, seed, params, progress, callback,
-                               checkpoint, checkpoint_every, resume, run, ema, compile)
+                               checkpoint, checkpoint_every, resume, run, ema, compile, validation)
 
     def _train(self, objective, data, missing, epochs, batch_size, optim, seed, params, progress, callback,
-               checkpoint, checkpoint_every, resume, run, ema, compile=False):
+               checkpoint, checkpoint_every, resume, run, ema, compile=False, validation=None):
         stepper = self.stepper(objective, data, missing, optim, seed, params, ema, compile)
         rng = np.random.default_rng(seed)
         n = _rows(data, self.lowered)
         history = {"epoch_loss": [], "step_loss": []}
+        if validation is not None:
+            validation.start(history)
         first = 0
         if resume and checkpoint is not None and os.path.exists(checkpoint):
             header, arrays = load_checkpoint(checkpoint, expect=run)
+            if validation is not None:  # its header entry and arrays, beside the stepper's
+                validation.restore(header["valid_state"], arrays)
+                arrays = {k: v for k, v in arrays.items() if not k.startswith(validation.PREFIX)}
             stepper.restore(arrays)
             rng.bit_generator.state = header["batch_rng"]
             history, first = header["history"], header["epoch"] + 1
+            if validation is not None and validation.stopped:  # patience ended that run: nothing is left
+                first = max(first, epochs)
         bar = _epoch_bar(epochs, progress, f"{self.model.name} [{self.backend.name}]")
         bar.update(first)
         start = stepper.snapshot()
@@ -127,18 +142,28 @@ class Engine:
             losses = stepper.read()  # {player: its losses this epoch}, the one host read per epoch
             if not all(np.all(np.isfinite(v)) for v in losses.values()):
                 good = _last_good(next(iter(losses.values())), start, previous_start)
-                raise _Stop(epoch, stepper.params(good), history)
+                halt = _Stop(epoch, stepper.params(good), history)
+                # which site's arguments left their support, if any did: fit's error says so
+                halt.diagnosis = diagnose.non_finite(self, stepper.params(stepper.snapshot()), halt.params, data, seed)
+                raise halt
             _record(history, losses)
             bar.update(1)
-            if history["epoch_loss"][-1] is not None:
-                bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}")
-            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
+            # the parameters as a fit would return them (population statistics set), computed once if asked for
+            current = functools.cache(lambda: self.with_population_statistics(stepper.params(stepper.snapshot()),
+                                                                              data, seed))
+            stop = validation is not None and validation.due(epoch) and validation.observe(epoch, current(), history)
+            _postfix(bar, history)
+            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stop):
                 header = {**(run or {}), "epoch": epoch, "history": history,
                           "batch_rng": rng.bit_generator.state}
-                save_checkpoint(checkpoint, header, stepper.state())
-            if callback is not None:  # the parameters as a fit would return them (population statistics set)
-                callback(epoch, lambda: self.with_population_statistics(stepper.params(stepper.snapshot()), data,
-                                                                         seed), history)
+                arrays = stepper.state()
+                if validation is not None:
+                    header["valid_state"], arrays = validation.state(), {**arrays, **validation.arrays()}
+                save_checkpoint(checkpoint, header, arrays)
+            if callback is not None:
+                callback(epoch, current, history)
+            if stop:
+                break
         bar.close()
         return stepper.params(stepper.snapshot()), history
 
@@ -191,6 +216,14 @@ class Engine:
         with self._private_rng():
             return objective.rows(self.lowered, params, data, missing, self.backend.rng(seed))[0]
 
+    def held_out_loss(self, player, params, data, missing, n_total, seed):
+        """``player``'s loss (an :class:`~gendsl.inference.optim.Player`) on
+        held-out rows, its draws seeded by ``seed``: ``fit(valid=...)``'s
+        figure for a model with no density. Nothing is trained; autograd stays
+        on for a gradient penalty's inner gradient."""
+        with self._private_rng():
+            return player.loss(self.lowered, params, data, missing, n_total, self.backend.rng(seed))
+
     def encode(self, params, data):
         return self.lowered.encode(params, data)
 
@@ -231,6 +264,8 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator):
 
 
 class _Stop(Exception):
+    diagnosis = None  # why the loss is not finite, when inference.diagnose can say (a message), else None
+
     def __init__(self, epoch, params, history):
         self.epoch, self.params, self.history = epoch, params, history
 
@@ -255,6 +290,17 @@ def _record(history: dict, losses: dict) -> None:
         prefix = f"{name}_" if i else ""
         history.setdefault(f"{prefix}step_loss", []).extend(values.tolist())
         history.setdefault(f"{prefix}epoch_loss", []).append(float(values.mean()) if values.size else None)
+
+
+def _postfix(bar, history: dict) -> None:
+    """The progress bar's last epoch loss and, once there is one, last validation score."""
+    shown = {}
+    if history["epoch_loss"][-1] is not None:
+        shown["loss"] = f"{history['epoch_loss'][-1]:.4f}"
+    if history.get("valid"):
+        shown["valid"] = f"{history['valid'][-1]:.4f}"
+    if shown:
+        bar.set_postfix(**shown)
 
 
 def _epoch_bar(epochs, progress, desc):
@@ -625,6 +671,15 @@ class JaxEngine(Engine):
             cache[which] = jax.jit(lambda p, d, m, key: objective.rows(self.lowered, p, d, m,
                                                                       self.backend.rng(key))[0])
         return cache[which](params, data, missing, jax.random.PRNGKey(seed))
+
+    def held_out_loss(self, player, params, data, missing, n_total, seed):
+        import jax
+
+        cache = self.__dict__.setdefault("_held_out_jit", {})
+        if id(player) not in cache:  # compiled once per player, not once per round
+            cache[id(player)] = (player, jax.jit(lambda p, d, m, key, n: player.loss(
+                self.lowered, p, d, m, n, self.backend.rng(key)), static_argnames=("n",)))
+        return cache[id(player)][1](params, data, missing, jax.random.PRNGKey(seed), n=int(n_total))
 
     def encode(self, params, data):
         return self._jitted["encode"](params, data)

@@ -28,8 +28,13 @@ class Fitted:
     Attributes:
         model: the :class:`gendsl.Model`.
         backend: ``"pyro"`` or ``"numpyro"``.
-        params: ``{name: NumPy array}`` of constrained parameter values.
-        history: ``{"epoch_loss": [...], "step_loss": [...]}``.
+        params: ``{name: NumPy array}`` of constrained parameter values; from
+            ``fit(valid=...)``, those of the best validation round.
+        history: ``{"epoch_loss": [...], "step_loss": [...]}`` and, from
+            ``fit(valid=...)``, ``valid_metric``, ``valid`` (each round's
+            held-out score), ``valid_epoch`` (the epochs, from 1, after which
+            they ran), ``best_epoch`` (the round ``params`` come from) and
+            ``stopped_epoch`` (where ``patience`` ended training, or ``None``).
         objective: the objective it was trained with.
     """
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..dist import FAMILIES
 from .. import ir
-from ..errors import DataError, ModelError
+from ..errors import DataError, ModelError, non_numeric_data
 from ..params import param_constraints
 from ..shapes import format_shape
 from .enum import eliminate, row_plate
@@ -386,11 +386,14 @@ class Lowered:
         masks = {}
         for name, value in data.items():
             node = sites[name]
+            if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+                raise non_numeric_data(name, value.dtype, family=node.dist.family)
             shape = _expected_shape(node, value)
             if tuple(value.shape) != shape:
                 raise DataError(
                     f"data for site {name!r} has shape {tuple(value.shape)} but the site's shape is "
                     f"{format_shape(node.shape)} (rows first, then {format_shape(node.event_shape)} per row)"
+                    + _resize_hint(self.model, node, value)
                 )
             if self.row in node.plates:
                 n = value.shape[len(value.shape) - len(node.event_shape) + program.plates[self.row].dim]
@@ -422,3 +425,17 @@ def _expected_shape(node, value) -> tuple:
     if value.ndim != len(node.shape):
         return tuple(node.shape)
     return tuple(v if hasattr(s, "plate") else s for s, v in zip(node.shape, value.shape))
+
+
+def _resize_hint(model, node, value) -> str:
+    """``"; for these data build the model with gendsl.models.vae(x_dim=64)"`` when the size hyper-parameter of the
+    model (``x_dim``) is the site's last axis and the data's last axis differs."""
+    hyper = getattr(model, "hyper", {})
+    if not node.event_shape or value.ndim < 1 or "x_dim" not in hyper:
+        return ""
+    if node.event_shape[-1] != hyper["x_dim"] or value.shape[-1] == hyper["x_dim"]:
+        return ""
+    others = ", ".join(f"{k}={v!r}" for k, v in hyper.items() if k != "x_dim" and v != model.factory.defaults.get(k))
+    call = ", ".join(filter(None, [f"x_dim={value.shape[-1]}", others]))
+    where = "gendsl.models." if model.factory.fn.__module__.startswith("gendsl.models") else ""
+    return f"; for these data build the model with {where}{model.name}({call})"

@@ -141,7 +141,7 @@ def test_fit_with_an_optimiser_recipe(tmp_path):
         cli.main(args[:-2] + ["--lr-schedule", "step", "--out", str(run)])
 
 
-def test_fit_user_model_file(tmp_path):
+def test_fit_user_model_file(tmp_path, capsys):
     path = tmp_path / "mine.py"
     path.write_text(USER_MODEL)
     x = (np.random.default_rng(0).random(200) < 0.3).astype(float)
@@ -149,12 +149,15 @@ def test_fit_user_model_file(tmp_path):
     run = tmp_path / "coin_run"
     assert cli.main(["fit", f"{path}:coin", "--data", str(tmp_path / "coin.npy"), "--epochs", "30",
                      "--lr", "0.1", "--batch-size", "200", "--out", str(run)]) == 0
-    assert (run / "samples.npy").exists()  # one value per row: kept as numbers
+    assert (run / "samples.npz").exists() and not (run / "samples.png").exists()  # one value per row: numbers
+    assert np.load(run / "samples.npz")["x"].shape == (64,)
     assert cli.main(["eval", str(run)]) == 0
     result = json.loads((run / "eval.json").read_text())
     p = x.mean()
     assert abs(result["log_likelihood"] - (p * np.log(p) + (1 - p) * np.log(1 - p))) < 0.02
     assert cli.main(["sample", str(run), "-n", "5", "-o", str(tmp_path / "c.npy")]) == 0
+    assert cli.main(["sample", str(run), "-n", "5", "-o", str(tmp_path / "c.png")]) == 2  # nothing to draw: say so
+    assert "neither square images nor 2-D points" in capsys.readouterr().err and not (tmp_path / "c.png").exists()
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
@@ -164,3 +167,137 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "unknown objective 'nope'" in capsys.readouterr().err
     assert cli.main(["sample", str(tmp_path), "-o", "x.png"]) == 2
     assert "not a run folder" in capsys.readouterr().err
+    assert cli.main(["fit", "gmm", "--data", "moons:levels", "--out", str(tmp_path / "r")]) == 2
+    assert "'moons' has no kinds" in capsys.readouterr().err
+    assert cli.main(["fit", "gmm", "--data", "binarized_mnist", "--out", str(tmp_path / "r")]) == 2
+    assert "reads local files (path)" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # found before the run folder was made
+    assert cli.main(["render", "gmm", "-o", str(tmp_path / "g.jpg")]) == 2
+    assert "'.jpg'" in capsys.readouterr().err
+    (tmp_path / "plain.py").write_text("def story(x_dim=2):\n    pass\n")
+    assert cli.main(["render", f"{tmp_path / 'plain.py'}:story", "-o", str(tmp_path / "g.svg")]) == 2
+    assert "decorate 'story' with @gd.model" in capsys.readouterr().err
+
+
+def test_data_shaped_hyper_parameters_come_from_the_data():
+    from gendsl import data
+    from gendsl import models as zoo
+
+    levels = data.digits(kind="levels")
+    assert cli.hyper_from_data(zoo.made, levels, {}) == {"x_dim": 64, "n_levels": 17}
+    assert cli.hyper_from_data(zoo.realnvp, levels, {"levels": 256}) == {"x_dim": 64}
+    assert cli.hyper_from_data(zoo.vae, data.digits(), {}) == {"x_dim": 64}  # binary floats: no levels
+    x, y = data.digits(return_labels=True)
+    assert cli.hyper_from_data(zoo.naive_bayes, {"x": x, "y": y}, {}) == {"x_dim": 64, "n_classes": 10}
+    assert cli.hyper_from_data(zoo.gmm, data.blobs(n=10), {"x_dim": 2}) == {}
+
+
+def test_fit_takes_x_dim_from_the_data_and_marks_a_failed_run(tmp_path, capsys):
+    run = tmp_path / "vae_run"
+    tiny = ["--set", "hidden=(8,)", "--set", "z_dim=2", "--epochs", "1", "--out", str(run)]
+    assert cli.main(["fit", "vae", "--data", "digits", "--set", "x_dim=784", *tiny]) == 2
+    err = capsys.readouterr().err
+    assert "has shape (1797, 64)" in err and "--set x_dim=64, or leave x_dim out" in err
+    assert sorted(p.name for p in run.iterdir()) == ["FAILED", "config.json"]  # marked, not half a run
+    assert (run / "FAILED").read_text().startswith("DataError: data for site 'x' has shape (1797, 64)")
+    assert cli.main(["sample", str(run), "-o", str(tmp_path / "s.png")]) == 2
+    assert "failed" in capsys.readouterr().err and not (tmp_path / "s.png").exists()
+    assert cli.main(["fit", "vae", "--data", "digits", *tiny]) == 0  # the new user's command
+    assert "x_dim=64 from the data" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["hyper"]["x_dim"] == 64
+    assert not (run / "FAILED").exists()  # the success clears the mark
+    assert (run / "samples.png").read_bytes()[:4] == b"\x89PNG"  # 8x8 images: a grid
+
+
+def test_an_interrupted_fit_says_how_to_resume(tmp_path, monkeypatch):
+    from gendsl.model import Model
+
+    def interrupted(self, data, checkpoint=None, **options):  # Ctrl-C after an epoch was checkpointed
+        open(checkpoint, "wb").close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Model, "fit", interrupted)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["fit", "gmm", "--data", "blobs", "--out", str(run)])
+    assert (run / "FAILED").read_text().splitlines() == [
+        "KeyboardInterrupt: interrupted",
+        "checkpoint.ckpt holds the last finished epoch: the same command with --resume continues it"]
+
+
+CVAE = '''
+import gendsl as gd
+from gendsl import dist, nn, ops
+
+
+@gd.model
+def cvae(x_dim=784, n_classes=2, z_dim=2, hidden=16):
+    """Conditional VAE: y, z -> x (the class shifts the decoder's logits)."""
+    decoder = nn.MLP("decoder", [z_dim, hidden, x_dim])
+    shift = gd.param("shift", (n_classes, x_dim), init=0.0)
+    pi = gd.param("pi", (n_classes,), init=[1.0 / n_classes] * n_classes, constraint="simplex")
+    with gd.plate("data"):
+        y = gd.observe("y", dist.Categorical(probs=pi))
+        z = gd.sample("z", dist.Normal(0.0, 1.0).expand([z_dim]).to_event(1))
+        gd.observe("x", dist.Bernoulli(logits=decoder(z) + shift[y]).to_event(1))
+
+
+@cvae.guide
+def encoder(x, y, x_dim=784, n_classes=2, z_dim=2, hidden=16):
+    net = nn.MLP("encoder", [x_dim + n_classes, hidden, 2 * z_dim])
+    loc, log_scale = ops.split(net(ops.concatenate([x, ops.one_hot(y, n_classes)], axis=-1)), 2, axis=-1)
+    with gd.plate("data"):
+        gd.sample("z", dist.Normal(loc, ops.exp(log_scale)).to_event(1))
+'''
+
+
+def test_two_site_user_model_round_trips_through_an_npz(tmp_path, capsys, monkeypatch):
+    from gendsl import data
+
+    (tmp_path / "mine.py").write_text(CVAE)
+    x, y = data.digits(return_labels=True)
+    np.savez(tmp_path / "digits.npz", x=x[:300], y=y[:300])
+    np.save(tmp_path / "x.npy", x[:300])
+    monkeypatch.chdir(tmp_path)  # a relative model path, as a user types it
+    fit = ["fit", "mine.py:cvae", "--objective", "elbo", "--epochs", "2", "--lr", "0.01"]
+    assert cli.main([*fit, "--data", "x.npy", "--out", "one"]) == 2  # one array for two sites: say what works
+    err = capsys.readouterr().err
+    assert "observes ['y', 'x']" in err and "np.savez('data.npz', y=..., x=...)" in err and "--data data.npz" in err
+    assert not (tmp_path / "one").exists()
+    assert cli.main([*fit, "--data", "digits.npz", "--out", "run"]) == 0
+    assert "x_dim=64, n_classes=10 from the data" in capsys.readouterr().out
+    for name in ("config.json", "checkpoint.ckpt", "fit.npz", "history.json", "loss.png", "samples.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0, name
+    monkeypatch.chdir(tmp_path / "run")  # the run loads from anywhere: its config holds the model's full path
+    assert cli.main(["sample", ".", "-n", "16", "-o", "s.png"]) == 0
+    assert "a grid of x, ordered by y" in capsys.readouterr().out
+    assert (tmp_path / "run" / "s.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["sample", ".", "-n", "16", "-o", "s.npz"]) == 0
+    with np.load(tmp_path / "run" / "s.npz") as drawn:
+        assert {k: drawn[k].shape for k in drawn.files} == {"y": (16,), "z": (16, 2), "x": (16, 64)}
+    assert cli.main(["sample", ".", "-n", "16", "-o", "s.npy"]) == 2  # one array cannot hold y and x
+    assert "-o s.npz" in capsys.readouterr().err and not (tmp_path / "run" / "s.npy").exists()
+    assert cli.main(["eval", ".", "--data", str(tmp_path / "x.npy")]) == 2
+    assert "observes ['y', 'x']" in capsys.readouterr().err
+    assert cli.main(["eval", ".", "-k", "10"]) == 0  # the run's own data, digits.npz from where it was fit
+    result = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert result["rows"] == 300 and result["method"] == "importance sampling, k=10"
+    assert 0 > result["log_likelihood"] > result["elbo"] - 0.5 > -100
+
+
+def test_fit_with_a_held_out_fraction_keeps_the_best_epoch_and_stops(tmp_path, capsys):
+    """--valid 0.2 --patience 1 with a learning rate that overshoots: the run records the curve,
+    keeps the best round's parameters and stops; a bad fraction leaves no folder."""
+    out = tmp_path / "run"
+    args = ["fit", "made", "--data", "digits", "--set", "hidden=256", "--lr", "0.05", "--epochs", "12",
+            "--valid", "0.2", "--patience", "1", "--out", str(out)]
+    assert cli.main(args) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history["valid_metric"] == "log_prob" and len(history["valid"]) == len(history["epoch_loss"])
+    assert history["stopped_epoch"] is not None and history["stopped_epoch"] < 12
+    assert history["valid"][history["best_epoch"] - 1] == max(history["valid"])
+    assert json.loads((out / "config.json").read_text())["valid"] == "0.2"
+    assert cli.main(["fit", "made", "--data", "digits", "--valid", "1.5", "--epochs", "1",
+                     "--out", str(tmp_path / "bad")]) == 2
+    assert "a fraction of the rows must lie in (0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

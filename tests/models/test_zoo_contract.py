@@ -114,3 +114,12 @@ def test_corrupt_fit_file_is_reported(tmp_path):
     bad.write_bytes(b"not a fit")
     with pytest.raises(gd.GendslError, match="not a readable gendsl fit"):
         gd.load(bad)
+
+
+def test_data_of_another_size_names_the_factory_call_that_fits_them():
+    """A new user's first fit: zoo.vae() (x_dim 784) on the 8x8 digits."""
+    x = np.zeros((10, 64))
+    with pytest.raises(gd.DataError, match=r"gendsl\.models\.vae\(x_dim=64\)"):
+        zoo.vae().fit(x, epochs=1)
+    with pytest.raises(gd.DataError, match=r"gendsl\.models\.vae\(x_dim=64, z_dim=4\)"):
+        zoo.vae(z_dim=4).fit(x, epochs=1)
