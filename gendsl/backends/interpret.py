@@ -10,6 +10,7 @@ sampling and the plain Pyro/NumPyro programs alike.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,6 +20,7 @@ from .. import ir
 from ..dist import FAMILIES
 from ..families.flow import BATCH_MODE
 from ..shapes import concrete
+from .particles import Layout
 
 __all__ = ["Context", "lower", "run", "lower_arg", "lower_dist"]
 
@@ -192,11 +194,14 @@ def _lower_net(node: ir.Net, backend):
 _TO_REAL = {"astype", "one_hot"}
 
 
-def _lower_op(node: ir.Op, backend):
+def _lower_op(node: ir.Op, backend, layout: "Layout | None" = None):
     name = node.name
     fn = backend.ops[node.op] if node.op != "apply" else (lambda net, x: net(x))
-    args = [lower_arg(a, backend) for a in node.args]
-    kwargs = dict(node.kwargs)
+    node_args, kwargs = node.args, dict(node.kwargs)
+    if layout is not None:  # particle and enumeration axes, where NumPy's broadcasting is not enough
+        node_args, kwargs = layout.normalise(node)
+        fn = layout.wrap(node, fn, backend, node_args) or fn
+    args = [lower_arg(a, backend) for a in node_args]
     if node.op in _TO_REAL and node.dtype == "real":
         def step(ctx):
             ctx.env[name] = backend.to_float(fn(*[a(ctx) for a in args], **kwargs), ctx.dtype)
@@ -249,7 +254,8 @@ LOWER: dict[type, Callable] = {
 
 def lower(program: ir.Program, backend) -> list:
     """The program as a list of steps ``step(ctx)``, in program order."""
-    return [LOWER[type(node)](node, backend) for node in program.nodes]
+    rules = {**LOWER, ir.Op: functools.partial(_lower_op, layout=Layout(program))}
+    return [rules[type(node)](node, backend) for node in program.nodes]
 
 
 def run(steps: list, ctx: Context) -> Context:

@@ -13,7 +13,6 @@ Two products:
 from __future__ import annotations
 
 import functools
-import math
 import operator
 
 import numpy as np

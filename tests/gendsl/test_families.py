@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import gendsl as gd
-import gendsl.models as zoo
 from gendsl import dist
 from gendsl.dist import FAMILIES
 from gendsl.inference.fitted import Fitted
