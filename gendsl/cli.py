@@ -268,18 +268,20 @@ def _fit(args) -> int:
 def _train_run(args, model, hyper: dict, given: dict, options: dict, data, valid) -> str:
     from . import plots
 
-    optimiser = {"lr_schedule": args.lr_schedule, "warmup": args.warmup, "weight_decay": args.weight_decay,
-                 "clip_norm": args.clip_norm, "ema": args.ema, "compile": args.compile}
+    # the optimiser's settings the command line gives; those it leaves out are the model's fit defaults
+    given_fit = {"batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule, "warmup": args.warmup,
+                 "weight_decay": args.weight_decay, "clip_norm": args.clip_norm, "ema": args.ema}
+    optimiser = {**{k: v for k, v in given_fit.items() if v is not None}, "compile": args.compile}
+    defaults = {**_fit_signature_defaults(given_fit), **model.default_fit_options(args.objective, **options, **optimiser)}
     config = {"model": _portable(args.model), "hyper": hyper, "data": _portable(args.data),
               "objective": args.objective, "options": options, "backend": args.backend, "device": args.device,
-              "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, **optimiser,
+              "epochs": args.epochs, "seed": args.seed, **given_fit, **defaults, **optimiser,
               "valid": args.valid, "valid_every": args.valid_every, "patience": args.patience}
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     try:
         fit = model.fit(data, objective=args.objective, backend=args.backend, device=args.device,
-                        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        checkpoint=os.path.join(args.out, "checkpoint.ckpt"), resume=args.resume,
+                        epochs=args.epochs, seed=args.seed, checkpoint=os.path.join(args.out, "checkpoint.ckpt"), resume=args.resume,
                         progress=None if not os.environ.get("CI") else False, valid=valid,
                         valid_every=args.valid_every, patience=args.patience, **optimiser, **options)
     except DataError as e:
@@ -294,6 +296,16 @@ def _train_run(args, model, hyper: dict, given: dict, options: dict, data, valid
         samples, _ = write_samples(fit, 64, os.path.join(args.out, "samples.npz"), args.seed)
     return (f"final loss {fit.history['epoch_loss'][-1]:.4f}; wrote {args.out}/ (config.json, checkpoint.ckpt, "
             f"fit.npz, history.json, loss.png, {os.path.basename(samples)})")
+
+
+def _fit_signature_defaults(keys) -> dict:
+    """``fit``'s own defaults of ``keys`` (what a run uses where neither the command nor the model sets them)."""
+    import inspect
+
+    from gendsl.inference import fit
+
+    params = inspect.signature(fit).parameters
+    return {k: params[k].default for k in keys if k in params}
 
 
 def _held_out(args, data):
@@ -538,12 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--backend", default="pyro", choices=["pyro", "numpyro"])
     fit.add_argument("--device", default=None)
     fit.add_argument("--epochs", type=int, default=50)
-    fit.add_argument("--batch-size", type=int, default=128)
-    fit.add_argument("--lr", type=float, default=1e-3)
-    fit.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "linear"],
+    fit.add_argument("--batch-size", type=int, default=None, help="rows per step (default: the model's, else 128)")
+    fit.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's, else 1e-3)")
+    fit.add_argument("--lr-schedule", default=None, choices=["constant", "cosine", "linear"],
                      help="decay of the learning rate to 0 over the run")
-    fit.add_argument("--warmup", type=int, default=0, help="learning-rate warm-up steps")
-    fit.add_argument("--weight-decay", type=float, default=0.0, help="decoupled (AdamW) weight decay")
+    fit.add_argument("--warmup", type=int, default=None, help="learning-rate warm-up steps")
+    fit.add_argument("--weight-decay", type=float, default=None, help="decoupled (AdamW) weight decay")
     fit.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global norm")
     fit.add_argument("--ema", type=float, default=None, help="keep and save a moving average of the weights")
     fit.add_argument("--seed", type=int, default=0)

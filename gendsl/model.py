@@ -313,14 +313,50 @@ class Model:
         """Trains the model; see :func:`gendsl.inference.fit` for the options.
 
         ``objective=None`` uses the factory's ``default_objective`` (``"mle"``
-        unless the model says otherwise); ``guide="normal"`` or ``"delta"``
-        trains with an automatic guide (see :meth:`with_guide`).
+        unless the model says otherwise); the ``fit`` keywords the call leaves
+        out come from the factory's declared ``fit_defaults`` (see
+        :meth:`default_fit_options`), the caller's keywords winning;
+        ``guide="normal"`` or ``"delta"`` trains with an automatic guide (see
+        :meth:`with_guide`).
         """
         if objective is None:
             objective = getattr(self.factory, "default_objective", "mle")
+        options = {**self.default_fit_options(objective, **options), **options}
         guide = options.pop("guide", None)
         model = self.with_guide(guide) if guide is not None else self
         return UPPER_LAYERS["fit"](model, data, objective=objective, backend=backend, **options)
+
+    def default_fit_options(self, objective=None, **options) -> dict:
+        """The ``fit`` keywords this model's factory declares as defaults, for
+        a call with ``objective`` and the keywords ``options``; :meth:`fit`
+        merges them under the caller's.
+
+        A factory declares them as ``factory.fit_defaults``: a dict of
+        :func:`gendsl.inference.fit` keywords (``lr``, ``batch_size``,
+        ``ema``, ``lr_schedule``, ...), or a function ``(hyper, objective,
+        options) -> dict`` when they depend on the hyper-parameters or the
+        call (a GAN's learning rate per ``loss``). No declaration: ``{}``,
+        ``fit``'s own defaults. The result omits the keywords ``options``
+        already gives.
+
+        Example:
+            >>> import gendsl as gd
+            >>> from gendsl import dist
+            >>> @gd.model
+            ... def coin():
+            ...     p = gd.param("p", (), init=0.5, constraint="unit_interval")
+            ...     with gd.plate("data"):
+            ...         gd.observe("x", dist.Bernoulli(probs=p))
+            >>> coin.fit_defaults = {"lr": 0.05, "batch_size": 64}
+            >>> coin().default_fit_options(lr=0.1)
+            {'batch_size': 64}
+        """
+        if objective is None:
+            objective = getattr(self.factory, "default_objective", "mle")
+        declared = getattr(self.factory, "fit_defaults", None) or {}
+        if callable(declared):
+            declared = declared(dict(self.hyper), objective, dict(options))
+        return {k: v for k, v in declared.items() if k not in options}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyper.items())
