@@ -380,8 +380,9 @@ class NothingToDraw(GendslError):
 _PICTURES = (".png", ".svg", ".pdf")
 
 
-def write_samples(fit, n: int, path: str, seed: int = 0) -> tuple:
-    """Draws ``n`` samples and writes them to ``path``; returns ``(path, what)``.
+def write_samples(fit, n: int, path: str, seed: int = 0, given: dict | None = None) -> tuple:
+    """Draws ``n`` samples (clamping the sites in ``given``, see ``Fitted.sample``)
+    and writes them to ``path``; returns ``(path, what)``.
 
     ``.npz``: every site (and deterministic node), by name; ``.npy``: the one
     observed site; ``.png``/``.svg``/``.pdf``: a grid of the first image-like
@@ -403,7 +404,7 @@ def write_samples(fit, n: int, path: str, seed: int = 0) -> tuple:
     if suffix == ".npy" and len(observed) > 1:
         raise GendslError(f"model {fit.model.name!r} observes {observed} and a .npy holds one array: write "
                           f"them all with -o {os.path.splitext(path)[0]}.npz")
-    samples = fit.sample(n, seed=seed)
+    samples = fit.sample(n, seed=seed, given=given or None)
     if suffix == ".npz":
         np.savez(path, **samples)
         return path, f"{n} samples of {', '.join(samples)}"
@@ -456,7 +457,8 @@ def _label_site(fit, samples: dict, exclude: str):
 
 def _sample(args) -> int:
     _, fit = _load_run(args.run)
-    path, what = write_samples(fit, args.n, args.output, args.seed)
+    given = _settings(args.given, "--given") if args.given else None
+    path, what = write_samples(fit, args.n, args.output, args.seed, given=given)
     print(f"wrote {path} ({what})")
     return 0
 
@@ -578,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", required=True,
                         help="a picture (.png, .svg, .pdf: a grid or a scatter), .npz (every site) or .npy")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--given", action="append", default=[], metavar="SITE=VALUE",
+                        help="clamp a site for every row (repeatable; VALUE a Python literal: 3, [0.5, -1]); "
+                             "the other sites are drawn given it")
     sample.set_defaults(func=_sample)
     evaluate = sub.add_parser("eval", help="score data under a run's model")
     evaluate.add_argument("run")

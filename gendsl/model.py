@@ -41,11 +41,16 @@ def trace_program(fn: Callable, name: str, role: str, hyper: dict, inputs: dict 
         output: called (inside the trace) with what ``fn`` returns, to record it.
     """
     tracer = Tracer(name, role, shared_plates=plates)
-    args = []
+    args, keywords = [], {}
+    optional = {p.name for p in inspect.signature(fn).parameters.values() if p.default is not inspect.Parameter.empty}
     with tracing(tracer):
         for input_name, (shape, dtype, input_plates) in (inputs or {}).items():
-            args.append(tracer.add(ir.Input(name=input_name, shape=shape, plates=input_plates, dtype=dtype)))
-        result = fn(*args, **hyper)
+            value = tracer.add(ir.Input(name=input_name, shape=shape, plates=input_plates, dtype=dtype))
+            if input_name in optional:  # a keyword named after a site the model has (see Model._site_inputs)
+                keywords[input_name] = value
+            else:
+                args.append(value)
+        result = fn(*args, **hyper, **keywords)
         if output is not None:
             output(result)
     return tracer.program(inputs=tuple(inputs or ()), hyper=hyper, doc=doc)
@@ -149,8 +154,17 @@ class Model:
 
     def _site_inputs(self, fn: Callable, role: str):
         """``(input specs, hyper)`` for a guide or discriminator whose
-        positional arguments are named after model sites."""
+        positional arguments are named after model sites.
+
+        A keyword argument named after a site of the model, with default
+        ``None``, is that site's data too where the model has the site (a
+        class-conditional model's ``y``), and stays ``None`` where it has not:
+        one guide serves a factory whose sites depend on its hyper-parameters.
+        """
         inputs, defaults = _signature(fn, role, fn.__name__)
+        optional = [k for k, v in defaults.items() if v is None and isinstance(self.ir.by_name.get(k), ir.Sample)]
+        inputs = [*inputs, *optional]
+        defaults = {k: v for k, v in defaults.items() if k not in optional}
         specs = {}
         for name in inputs:
             node = self.ir.by_name.get(name)

@@ -69,3 +69,104 @@ def _non_number(arr: np.ndarray):
         except (TypeError, ValueError):
             return x.item() if isinstance(x, np.generic) else x
     return None
+
+
+# -- values to sample given (Fitted.sample(given=)) ---------------------------------------------------
+def given_values(program: ir.Program, given, n: int) -> dict:
+    """``given`` (site -> a value for every row, or one value broadcast to all
+    ``n``) as ``{site: NumPy array of the site's shape}``, checked: each site
+    exists and is a sample site, each value has the site's shape (or one row
+    of it) and lies in its support, and no given site has an undrawn sampled
+    ancestor (ancestral sampling clamps a site; it does not infer what led to it).
+    """
+    from gendsl.dist import FAMILIES
+
+    if not isinstance(given, dict):
+        raise DataError(f"sample(given=...) takes {{site: value}}, e.g. given={{'y': 3}}; got {type(given).__name__}")
+    sites = {s.name: s for s in program.sites}
+    out = {}
+    for name, value in given.items():
+        node = sites.get(name)
+        if node is None:
+            kind = "a deterministic node" if name in program else "not a site"
+            raise DataError(f"sample(given=): {name!r} is {kind} of model {program.name!r}; its sample sites are "
+                            f"{sorted(sites)}")
+        arr = _numeric(name, value, node)
+        shape = tuple(n if hasattr(s, "plate") else s for s in node.shape)
+        try:
+            arr = np.broadcast_to(arr, shape)
+        except ValueError:
+            raise DataError(f"sample(given=): the value for site {name!r} has shape {arr.shape}; the site's draws "
+                            f"have shape {shape} for n={n} (one value broadcasts to every row: shape "
+                            f"{shape[1:] if shape else ()} or a scalar)") from None
+        family = FAMILIES[node.dist.family]
+        bad = _outside_support(program, node, family, arr)
+        if bad is not None:
+            raise DataError(f"sample(given=): the value for site {name!r} is outside the support of its "
+                            f"{node.dist.family}: {bad}")
+        out[name] = np.array(arr, dtype=np.int64 if node.dtype == "int" else np.float64)
+    for name in out:
+        undrawn = [a for a in _sampled_ancestors(program, name) if a not in out]
+        if undrawn:
+            raise DataError(
+                f"sample(given=): site {name!r} depends on sampled site(s) {undrawn}, which ancestral sampling "
+                f"would draw from their prior, not given {name!r}; give them too, or use fit.posterior / "
+                f"fit.encode for what {name!r} says about them")
+    return out
+
+
+def _sampled_ancestors(program: ir.Program, name: str) -> list[str]:
+    """The sample sites upstream of ``name``, in program order."""
+    seen, stack = set(), list(program[name].args_refs())
+    while stack:
+        ref = stack.pop()
+        if ref in seen or ref not in program:
+            continue
+        seen.add(ref)
+        node = program[ref]
+        if not isinstance(node, ir.Sample):
+            stack.extend(node.args_refs())
+    return [s.name for s in program.sites if s.name in seen]
+
+
+def _outside_support(program, node, family, value) -> str | None:
+    """What about ``value`` is outside the family's support, or ``None``."""
+    support = family.support
+    integer = bool(np.all(value == np.round(value))) if np.issubdtype(value.dtype, np.number) else False
+    if not np.all(np.isfinite(value)):
+        return "it has NaN or infinite entries"
+    if support in ("boolean", "one_hot") and not np.all((value == 0) | (value == 1)):
+        return "entries must be 0 or 1"
+    if support == "one_hot" and not np.all(value.sum(-1) == 1):
+        return "each row must have exactly one 1"
+    if support in ("categorical", "integer_interval", "nonnegative_integer"):
+        if not integer or np.any(value < 0):
+            return "entries must be integers >= 0"
+        size = _support_size(program, node, family)
+        if size is not None and np.any(value >= size):
+            return f"entries must be integers in [0, {size}) (largest given: {value.max():g})"
+    if support == "positive" and np.any(value <= 0):
+        return "entries must be > 0"
+    if support == "unit_interval" and np.any((value < 0) | (value > 1)):
+        return "entries must lie in [0, 1]"
+    if support == "simplex" and (np.any(value < 0) or not np.allclose(value.sum(-1), 1.0)):
+        return "each row must be >= 0 and sum to 1"
+    return None
+
+
+def _support_size(program, node, family):
+    if family.support_size is None:
+        return None
+    shapes, literals = {}, {}
+    for k, v in node.dist.args.items():
+        if isinstance(v, ir.Ref):
+            shapes[k] = tuple(program[v.name].shape)
+        elif isinstance(v, ir.Const):
+            shapes[k] = tuple(v.value.shape)
+        else:
+            literals[k] = v
+    try:
+        size = family.support_size(shapes, literals)
+    except (KeyError, TypeError, IndexError):
+        return None
+    return int(size) if isinstance(size, (int, np.integer)) else None

@@ -116,6 +116,14 @@ class ELBO(Objective):
         return _negative_bound(lowered.backend.ops, rows, glob, n_total)
 
 
+def _global_guide_sites(model) -> list[str]:
+    """Guide sites outside the model's row plate: their particles are shared by every row."""
+    row = row_plate(model.ir)
+    if row is None or model.guide_ir is None:
+        return []
+    return [s.name for s in model.guide_ir.sites if row not in s.plates]
+
+
 def _negative_bound(ops, rows, glob, n_total):
     """The minibatch loss ``-(mean(rows) + glob / n_total)``: global terms
     count once per pass over the data; ``glob`` is ``None`` where there are none."""
@@ -206,13 +214,12 @@ class IWAE(Objective):
                     f"iwae with dreg=True weighs each row's particles, but guide site {site.name!r} of model "
                     f"{model.name!r} is outside the row plate {row!r}; use dreg=False"
                 )
-            if not site.plates:
-                raise ObjectiveError(
-                    f"iwae weighs particles row by row, but guide site {site.name!r} of model {model.name!r} is "
-                    f"global (outside every plate); train global latents with objective='elbo'"
-                )
 
     def rows(self, lowered, params, batch, missing, rng):
+        """Per-row bound ``(N,)`` and the mean global term. With guide sites
+        outside the row plate the rows are each row's predictive bound given
+        the shared global particles (the joint bound does not split by row;
+        :meth:`loss` trains on it)."""
         ops = lowered.backend.ops
         logw, glob = lowered.log_weights(params, batch, self.k, rng, missing)
         return ops["logsumexp"](logw, axis=0) - math.log(self.k), None if glob is None else ops["mean"](glob)
@@ -220,8 +227,28 @@ class IWAE(Objective):
     def loss(self, lowered, params, batch, missing, n_total, rng):
         if self.dreg:
             return self._dreg_loss(lowered, params, batch, missing, n_total, rng)
+        if _global_guide_sites(lowered.model):
+            return self._joint_loss(lowered, params, batch, missing, n_total, rng)
         rows, glob = self.rows(lowered, params, batch, missing, rng)
         return _negative_bound(lowered.backend.ops, rows, glob, n_total)
+
+    def _joint_loss(self, lowered, params, batch, missing, n_total, rng):
+        """The negative bound per row when guide sites lie outside the row plate.
+
+        A global particle ``w_i`` is shared by every row, so a particle's
+        weight is the whole data set's: ``log w_i = log p(w_i) - log q(w_i) +
+        sum_n log p(x_n, z_n | w_i) / q(z_n | x_n, w_i)``, the sum estimated
+        from the minibatch scaled up to ``n_total`` rows (as Pyro's
+        ``RenyiELBO`` scales a subsampled plate). The loss is
+        ``-(logsumexp_i log w_i - log k) / n_total``: on the full batch the
+        importance-weighted bound on ``log p(X)`` per row, exact when ``q`` is
+        the posterior; on minibatches a consistent but biased estimate of it
+        (the log of a scaled sum is not the scaled sum of logs).
+        """
+        ops = lowered.backend.ops
+        logw, glob = lowered.log_weights(params, batch, self.k, rng, missing)
+        per_row = ops["mean"](logw, axis=1) + (0.0 if glob is None else glob / n_total)  # (k,): a particle's weight / n_total
+        return -(ops["logsumexp"](per_row * n_total, axis=0) - math.log(self.k)) / n_total
 
     def _dreg_loss(self, lowered, params, batch, missing, n_total, rng):
         """The negative bound as a value, with the DReG gradient.

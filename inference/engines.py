@@ -204,9 +204,9 @@ class Engine:
     def expected_value(self, params, data, missing, site):
         return self.lowered.expected_value(params, data, missing, site)
 
-    def sample(self, params, n, seed, options=None):
+    def sample(self, params, n, seed, options=None, given=None):
         with self._private_rng():
-            return self.lowered.sample(params, n, self.backend.rng(seed), options=options)
+            return self.lowered.sample(params, n, self.backend.rng(seed), data=given, options=options)
 
     def log_weights(self, params, data, missing, k, seed):
         with self._private_rng():
@@ -637,8 +637,9 @@ class JaxEngine(Engine):
         return {
             "log_prob_rows": jax.jit(lowered.log_prob_rows, static_argnames=("keep",)),
             "expected_value": jax.jit(lowered.expected_value, static_argnames=("site",)),
-            "sample": jax.jit(lambda params, n, key, options: lowered.sample(
-                params, n, self.backend.rng(key), options=dict(options)), static_argnames=("n", "options")),
+            "sample": jax.jit(lambda params, n, key, options, given: lowered.sample(
+                params, n, self.backend.rng(key), data=given or None, options=dict(options)),
+                static_argnames=("n", "options")),
             "log_weights": jax.jit(lambda params, data, missing, k, key: lowered.log_weights(
                 params, data, k, self.backend.rng(key), missing)[0], static_argnames=("k",)),
             "encode": jax.jit(lowered.encode),
@@ -651,11 +652,11 @@ class JaxEngine(Engine):
     def expected_value(self, params, data, missing, site):
         return self._jitted["expected_value"](params, data, missing, site=site)
 
-    def sample(self, params, n, seed, options=None):
+    def sample(self, params, n, seed, options=None, given=None):
         import jax
 
         return self._jitted["sample"](params, n=int(n), key=jax.random.PRNGKey(seed),
-                                      options=tuple(sorted((options or {}).items())))
+                                      options=tuple(sorted((options or {}).items())), given=given or {})
 
     def log_weights(self, params, data, missing, k, seed):
         import jax

@@ -16,7 +16,7 @@ from scipy.special import logsumexp, softmax
 from gendsl.dist import FAMILIES
 from gendsl.errors import GendslError, ObjectiveError, SiteError
 
-from ._data import as_data
+from ._data import as_data, given_values
 from .checkpoint import atomic_savez
 
 __all__ = ["Fitted", "load"]
@@ -132,8 +132,16 @@ class Fitted:
                 f"log_likelihood(data, k=...) (importance sampling) or elbo(data)"
             ) from None
 
-    def posterior(self, site: str, data) -> np.ndarray:
-        """Per-row posterior probabilities ``p(site = k | data)``, shape ``(N, K)``."""
+    def posterior(self, site: str, data, k: int = 500, seed: int = 0) -> np.ndarray:
+        """Per-row posterior probabilities ``p(site = c | data)``, shape ``(N, K)``.
+
+        Exact where every other latent is discrete (summed out). In a model
+        whose continuous latents have a guide (a conditional VAE's ``z``) and
+        whose guide does not draw ``site``, Bayes' rule over ``site``'s
+        values with each ``log p(data, site = c)`` importance-sampled by
+        :meth:`log_likelihood` (``k`` guide samples, the same draws for every
+        ``c``): an estimate, consistent as ``k`` grows.
+        """
         node = self.model.ir.by_name.get(site)
         lowered = self.engine.lowered
         usable = sorted(lowered.enumerable)
@@ -147,21 +155,48 @@ class Fitted:
         if site not in lowered.enumerable:
             what = "observed" if node.observed else f"a continuous latent ({node.dist.family})"
             raise SiteError(f"posterior({site!r}): {site!r} is {what}; {hint}")
-        data = {k: v for k, v in as_data(self.model, data).items() if k != site}
+        data = {key: v for key, v in as_data(self.model, data).items() if key != site}
+        if self._guided(site):
+            return self._importance_posterior(node, data, k, seed)
         batch, missing = self._prepare(data)
         with self._no_grad():
             joint, _ = self.engine.log_prob_rows(self.engine.params_in(self.params), batch, missing, keep=(site,))
         joint = self._np(joint)
         return softmax(joint, axis=-1)
 
-    def predict(self, site: str, data) -> np.ndarray:
-        """The most probable value of a discrete latent ``site`` for each row."""
-        return np.argmax(self.posterior(site, data), axis=-1)
+    def _guided(self, site: str) -> bool:
+        """Whether ``site``'s posterior needs the guide: continuous latents it draws, not ``site``."""
+        guide = self.model.guide_ir
+        return guide is not None and site not in {s.name for s in guide.sites} and any(
+            not FAMILIES[s.dist.family].enumerable for s in guide.sites)
 
-    def sample(self, n: int, seed: int = 0, **options) -> dict:
+    def _importance_posterior(self, node, data, k, seed):
+        from ._data import _support_size
+
+        size = _support_size(self.model.ir, node, FAMILIES[node.dist.family])
+        if size is None:
+            raise SiteError(f"posterior({node.name!r}): the number of values of its {node.dist.family} is not fixed "
+                            f"by its arguments' shapes, so they cannot be enumerated")
+        rows = len(next(iter(data.values())))
+        joint = np.stack([self.log_likelihood({**data, node.name: np.full(rows, c)}, k=k, seed=seed)
+                          for c in range(size)], axis=-1)
+        return softmax(joint, axis=-1)
+
+    def predict(self, site: str, data, **options) -> np.ndarray:
+        """The most probable value of a discrete latent ``site`` for each row
+        (``options``: :meth:`posterior`'s ``k`` and ``seed`` where it samples)."""
+        return np.argmax(self.posterior(site, data, **options), axis=-1)
+
+    def sample(self, n: int, seed: int = 0, given: dict | None = None, **options) -> dict:
         """``n`` ancestral samples: ``{site: array}`` for every site and deterministic node.
 
         Args:
+            given: ``{site: value}`` to clamp: one value (a class label, a
+                latent vector) broadcast to all ``n`` rows, or an array of ``n``
+                rows; every other site is drawn ancestrally given them (a
+                class-conditional model's ``x`` given its ``y``). A given
+                site's sampled ancestors must be given too (clamping a site
+                does not infer its causes: use ``posterior``/``encode``).
             options: for a diffusion chain, its sampler: ``sampler="ancestral"``
                 (the default; ``variance="beta"`` or ``"posterior"``) or
                 ``sampler="ddim"`` with ``steps=`` (default 50, or every step
@@ -180,8 +215,10 @@ class Fitted:
                                   f"a denoising autoencoder), but model {self.model.name!r} has neither")
             for site in chains:
                 options = FAMILIES[site.dist.family].check_query(site.dist, options)
+        clamped = given_values(self.model.ir, given, int(n)) if given else None
         with self._no_grad():
-            values = eng.sample(eng.params_in(self.params), int(n), seed, options)
+            values = eng.sample(eng.params_in(self.params), int(n), seed, options,
+                                given=eng.put_data(clamped) if clamped else None)
         values = {k: np.asarray(eng.backend.to_numpy(v)) for k, v in values.items()}
         for site, value in values.items():
             if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
@@ -230,6 +267,13 @@ class Fitted:
         """Importance-sampled ``log p(x)`` per row with ``k`` guide samples:
         ``log (1/k) sum_i p(x, z_i) / q(z_i | x)``, computed in chunks of
         ``particle_batch`` particles and ``batch_size`` rows so k=5000 fits in memory.
+
+        In a model with global latents (guide sites outside the row plate, such
+        as a Bayesian regression's weights ``w``) each row's figure is its
+        posterior predictive ``log p(x_n | training data) ~ log (1/k) sum_i
+        p(x_n | w_i)`` with ``w_i ~ q(w)``, the guide standing in for the
+        posterior (local latents are weighed given each ``w_i``); the priors'
+        ``log p(w) - log q(w)`` is not part of any row.
 
         References:
             Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, §5.

@@ -15,7 +15,14 @@ import gendsl as gd
 from gendsl import dist
 from gendsl import transforms as T
 
-__all__ = ["nice", "realnvp", "maf", "iaf", "glow"]
+__all__ = ["nice", "realnvp", "maf", "iaf", "glow", "FLOW_FIT_DEFAULTS"]
+
+#: Every flow's ``fit`` defaults (``factory.fit_defaults``): Adam from 2e-3
+#: decayed to 0 along a cosine, batches of 256 (the toy benches' recipe, whose
+#: step-wise halvings the cosine replaces). On 2-D toys each flow beats an
+#: 8-component full-covariance GMM on held-out log-likelihood in under a minute
+#: of CPU (``bench/defaults.py``).
+FLOW_FIT_DEFAULTS = {"lr": 2e-3, "batch_size": 256, "lr_schedule": "cosine"}
 
 
 def _observe(x_dim, layers, base="normal", levels=None, alpha=0.05):
@@ -38,18 +45,20 @@ def _check_layers(layers):
 
 
 @gd.model
-def nice(x_dim=2, hidden=(64, 64), layers=4, levels=None, alpha=0.05):
+def nice(x_dim=2, hidden=(64, 64), layers=12, levels=None, alpha=0.05):
     """NICE: additive couplings (alternating halves) and a final diagonal
     scaling, on a logistic base; volume-preserving except for the scaling.
 
     Args:
         x_dim: dimensions.
         hidden: each coupling MLP's hidden widths.
-        layers: coupling layers (the paper uses 4).
+        layers: coupling layers (the paper uses 4, for 784 pixels; an
+            additive coupling of 2-D data shifts one coordinate, and the
+            moons need 12 to beat an 8-component GMM).
         levels: integer pixel levels (dequantised), or ``None`` for real data.
         alpha: the logit pre-processing margin when ``levels`` is set.
 
-    Default objective: ``mle``.
+    Default objective: ``mle``; fit defaults :data:`FLOW_FIT_DEFAULTS`.
 
     References:
         Dinh, Krueger & Bengio, "NICE: Non-linear Independent Components
@@ -81,7 +90,7 @@ def realnvp(x_dim=2, hidden=(64, 64), layers=6, levels=None, alpha=0.05, batch_n
     Args: as :func:`nice`; ``batch_norm=True`` adds a
     :class:`gendsl.transforms.BatchNorm` after each coupling, as the paper does.
 
-    Default objective: ``mle``.
+    Default objective: ``mle``; fit defaults :data:`FLOW_FIT_DEFAULTS`.
 
     References:
         Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017.
@@ -109,7 +118,7 @@ def maf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05, batch_norm=
     ``batch_norm=True`` adds a :class:`gendsl.transforms.BatchNorm` after each
     MADE layer (the paper's "MAF with batch norm").
 
-    Default objective: ``mle``.
+    Default objective: ``mle``; fit defaults :data:`FLOW_FIT_DEFAULTS`.
 
     References:
         Papamakarios, Pavlakou & Murray, "Masked Autoregressive Flow for
@@ -127,7 +136,7 @@ def iaf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05):
 
     Args: as :func:`maf`.
 
-    Default objective: ``mle``.
+    Default objective: ``mle``; fit defaults :data:`FLOW_FIT_DEFAULTS`.
 
     References:
         Kingma, Salimans, Jozefowicz, Chen, Sutskever & Welling, "Improved
@@ -137,14 +146,15 @@ def iaf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05):
 
 
 @gd.model
-def glow(x_dim=2, hidden=(64, 64), layers=4, levels=None, alpha=0.05):
+def glow(x_dim=2, hidden=(64, 64), layers=8, levels=None, alpha=0.05):
     """A Glow-style flow for vectors: each step is actnorm, an invertible
     linear mixing in LU form (Glow's 1x1 convolution over the vector's
     coordinates) and an affine coupling. No multi-scale squeezing.
 
-    Args: as :func:`nice` (``layers``: flow steps).
+    Args: as :func:`nice` (``layers``: flow steps; 8, where 4 fell short
+    of an 8-component GMM on the moons).
 
-    Default objective: ``mle``.
+    Default objective: ``mle``; fit defaults :data:`FLOW_FIT_DEFAULTS`.
 
     References:
         Kingma & Dhariwal, "Glow: Generative Flow with Invertible 1x1
@@ -159,3 +169,4 @@ def glow(x_dim=2, hidden=(64, 64), layers=4, levels=None, alpha=0.05):
 
 for _factory in (nice, realnvp, maf, iaf, glow):
     _factory.default_objective = "mle"
+    _factory.fit_defaults = FLOW_FIT_DEFAULTS

@@ -87,14 +87,18 @@ def lower_arg(arg, backend) -> Callable[[Context], Any]:
     return lambda ctx: arg
 
 
-def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False) -> Callable[[Context], Any]:
+def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False,
+               layout: "Layout | None" = None) -> Callable[[Context], Any]:
     """A builder of the backend distribution for ``spec``.
 
     Args:
         skip_to_event: leave out ``to_event`` wrappers (to score elementwise,
             e.g. when marginalising missing entries).
+        layout: the program's :class:`~gendsl.backends.particles.Layout`, to
+            align arguments whose particle axes lie at different places.
     """
     family = backend.dists[spec.family]
+    align = layout.arguments(spec, FAMILIES[spec.family], backend) if layout is not None else None
     # Float literals become arrays of the run's dtype, so a float64 run stays float64.
     getters = {k: lower_arg(ir.Const(np.asarray(v, dtype=float)) if type(v) is float else v, backend)
                for k, v in spec.args.items()}
@@ -114,6 +118,8 @@ def lower_dist(spec: ir.DistSpec, backend, skip_to_event: bool = False) -> Calla
 
     def build(ctx: Context):
         kwargs = {k: g(ctx) for k, g in getters.items()}
+        if align is not None:
+            kwargs = align(kwargs)
         if run_aware:  # chains and dequantisation know whether they are training, and the run's dtype
             kwargs.update(training=ctx.training, like=ctx.dtype)
         if query_aware:
@@ -222,9 +228,9 @@ def _lower_op(node: ir.Op, backend, layout: "Layout | None" = None):
     return step
 
 
-def _lower_sample(node: ir.Sample, backend):
+def _lower_sample(node: ir.Sample, backend, layout: "Layout | None" = None):
     name = node.name
-    build = lower_dist(node.dist, backend)
+    build = lower_dist(node.dist, backend, layout=layout)
     obs = lower_arg(node.obs, backend) if node.obs is not None else None
 
     def step(ctx):
@@ -254,7 +260,9 @@ LOWER: dict[type, Callable] = {
 
 def lower(program: ir.Program, backend) -> list:
     """The program as a list of steps ``step(ctx)``, in program order."""
-    rules = {**LOWER, ir.Op: functools.partial(_lower_op, layout=Layout(program))}
+    layout = Layout(program)
+    rules = {**LOWER, ir.Op: functools.partial(_lower_op, layout=layout),
+             ir.Sample: functools.partial(_lower_sample, layout=layout)}
     return [rules[type(node)](node, backend) for node in program.nodes]
 
 

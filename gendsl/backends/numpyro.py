@@ -39,6 +39,8 @@ def _slice_axis(x, start, stop, axis):
 
 
 def _getitem(x, *index):
+    if isinstance(x, np.ndarray):  # a constant table (NumPy, see JaxBackend.const) indexed by run-time values
+        x = jnp.asarray(x)
     return x[index if len(index) != 1 else index[0]]
 
 

@@ -198,6 +198,45 @@ class Layout:
                 kw[key] = _neg(kw[key], rank)
         return tuple(args), kw
 
+    def arguments(self, spec: ir.DistSpec, family, backend):
+        """A run-time step for the arguments of a distribution, or ``None``.
+
+        A distribution's batch shape is its arguments' broadcast, each argument
+        less its own event rank (``family.params``). Arguments whose value event
+        ranks differ (``Normal(loc, scale)`` with ``loc`` an ``(N, d)`` value and
+        ``scale`` a global scalar) each carry their particle axes ``P`` at their
+        own place; the step moves them to one place, left of every batch axis,
+        as :class:`_Elementwise` does for an op's operands.
+        """
+        if family.batch is not None:  # a batch shape of its own rule: its arguments are not broadcast
+            return None
+        carried, target = {}, None
+        for name, arg in spec.args.items():
+            if name not in family.params or not isinstance(arg, (ir.Ref, ir.Const)):
+                continue
+            tags, rank = self.of(arg), len(self.shape_of(arg))
+            own = self.mpn + self.event_rank(tags) if self.carries(arg) else rank  # its axes right of P
+            batch = own - family.params[name]
+            target = batch if target is None else max(target, batch)
+            if self.carries(arg):
+                carried[name] = (rank, tags, family.params[name])
+        if target is None:
+            return None
+        realign = {n: c for n, c in carried.items() if self.mpn + self.event_rank(c[1]) - c[2] != target}
+        if not realign:
+            return None
+        ops = backend.ops
+
+        def step(kwargs: dict) -> dict:
+            out = dict(kwargs)
+            for name, (rank, tags, own_event) in realign.items():
+                v = out[name]
+                p, had = self.split(v, rank, tags)
+                out[name] = _repad(ops, v, p, had, max(target + own_event - rank, 0))
+            return out
+
+        return step
+
     # -- the run-time step -------------------------------------------------------------------
     def wrap(self, node: ir.Op, fn, backend, args):
         """``fn`` with the run-time step ``node`` needs for particle and enumeration

@@ -85,6 +85,14 @@ def test_fit_sample_eval_round_trip_on_a_zoo_model(tmp_path, capsys):
     assert cli.main(["eval", str(run)]) == 0
     result = json.loads((run / "eval.json").read_text())
     assert result["method"] == "exact" and -6 < result["log_likelihood"] < -2 and result["rows"] == 1000
+    # sampling given a site: every row from component 1, and a value outside the support is refused
+    assert cli.main(["sample", str(run), "-n", "30", "--given", "z=1", "-o", str(tmp_path / "given.npz")]) == 0
+    with np.load(tmp_path / "given.npz") as drawn:
+        assert np.all(drawn["z"] == 1) and drawn["x"].shape == (30, 2)
+    capsys.readouterr()
+    assert cli.main(["sample", str(run), "-n", "3", "--given", "z=7", "-o", str(tmp_path / "bad.npz")]) == 2
+    assert "site 'z' is outside the support of its Categorical" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()
 
 
 def test_fit_eval_latent_model_and_resume(tmp_path):

@@ -164,3 +164,12 @@ def test_flatten_merges_trailing_axes_only():
 
     with pytest.raises(gd.ShapeError, match="ops.flatten: axis 5 is out of range"):
         bad()
+
+
+@pytest.mark.parametrize("x_dim, latents", [(784, 16), (64, 1), (20, 1), (147, 3)])
+def test_the_number_of_codes_follows_the_data(x_dim, latents):
+    """``n_latents=None``: one code per 49 values (a 7x7 patch), at least one; given, it is kept."""
+    model = zoo.vqvae(x_dim=x_dim, hidden=(8,))
+    assert model.ir["z"].event_shape == (latents, 8)
+    assert model.guide_ir["z"].event_shape == (latents, 8)
+    assert zoo.vqvae(x_dim=x_dim, n_latents=5, hidden=(8,)).ir["z"].event_shape == (5, 8)
