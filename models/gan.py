@@ -4,7 +4,7 @@ through ``dist.Delta``, with its discriminator attached."""
 from __future__ import annotations
 
 import gendsl as gd
-from gendsl import dist, nn
+from gendsl import dist, nn, ops
 
 __all__ = ["gan", "GAN_LR"]
 
@@ -16,7 +16,7 @@ GAN_LR = {"non_saturating": 1e-3, "minimax": 1e-3, "wgan_gp": 2e-3}
 
 @gd.model
 def gan(x_dim=2, z_dim=2, hidden=(128, 128), critic_hidden=(128, 128), output="identity", activation="relu",
-        critic_activation="leaky_relu"):
+        critic_activation="leaky_relu", classes=None):
     """A generative adversarial network (Goodfellow et al. 2014).
 
     ``z ~ N(0, I)`` of ``z_dim`` dimensions, ``x = G(z)`` with ``G`` an MLP
@@ -35,6 +35,13 @@ def gan(x_dim=2, z_dim=2, hidden=(128, 128), critic_hidden=(128, 128), output="i
             data, ``"sigmoid"`` for data in [0, 1] (pixel intensities).
         activation: the generator's hidden activation.
         critic_activation: the discriminator's hidden activation.
+        classes: ``K`` makes it class-conditional: a label ``y ~
+            Categorical(uniform)`` (data in training, where each fake row
+            takes its real row's label) joins ``z`` at the generator's input
+            as a one-hot vector, and the discriminator is a projection
+            discriminator (Miyato & Koyama 2018): ``D(x, y) = w . phi(x) + b +
+            embed(y) . phi(x)``, ``phi`` the critic MLP's last hidden layer.
+            ``fit.sample(n, given={"y": c})`` draws class ``c``.
 
     Default objective: ``adversarial`` (``loss="non_saturating"``). Fit
     defaults (``gan.fit_defaults``; a call's own keywords win): ``lr`` per
@@ -48,20 +55,31 @@ def gan(x_dim=2, z_dim=2, hidden=(128, 128), critic_hidden=(128, 128), output="i
     References:
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014.
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
+        Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018.
     """
+    from .latent import _classes, _with_label
+
     hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-    generator = nn.MLP("generator", (z_dim, *hidden, x_dim), activation=activation, output_activation=output)
+    k = _classes(classes)
+    generator = nn.MLP("generator", (z_dim + k, *hidden, x_dim), activation=activation, output_activation=output)
     with gd.plate("data"):
+        y = gd.sample("y", dist.Categorical(logits=ops.zeros(k))) if k else None
         z = gd.sample("z", dist.Normal(0.0, 1.0).expand([z_dim]).to_event(1))
-        gd.observe("x", dist.Delta(generator(z), event_dim=1))
+        gd.observe("x", dist.Delta(generator(_with_label(z, y, k)), event_dim=1))
 
 
 @gan.discriminator
-def critic(x, x_dim=2, critic_hidden=(128, 128), critic_activation="leaky_relu"):
-    """D(x): one logit (or critic value) per row."""
+def critic(x, y=None, x_dim=2, critic_hidden=(128, 128), critic_activation="leaky_relu", classes=None):
+    """D(x): one logit (or critic value) per row; with ``classes``, the projection ``D(x, y)``."""
     critic_hidden = (critic_hidden,) if isinstance(critic_hidden, int) else tuple(critic_hidden)
-    net = nn.MLP("critic", (x_dim, *critic_hidden, 1), activation=critic_activation)
-    return net(x)
+    if y is None:
+        return nn.MLP("critic", (x_dim, *critic_hidden, 1), activation=critic_activation)(x)
+    features = nn.MLP("critic", (x_dim, *critic_hidden), activation=critic_activation,
+                      output_activation=critic_activation)(x)
+    head = nn.MLP("critic_head", (critic_hidden[-1], 1))
+    embed = gd.param("critic_embed", (int(classes), critic_hidden[-1]), init="small")
+    projection = ops.sum(ops.getitem(embed, y) * features, -1)
+    return head(features) + ops.expand_dims(projection, -1)
 
 
 def _fit_defaults(hyper: dict, objective, options: dict) -> dict:

@@ -77,3 +77,24 @@ def test_classes_is_checked_and_the_unconditional_vae_is_unchanged():
     plain = zoo.vae(x_dim=4, z_dim=2, hidden=(8,))
     assert "y" not in plain.ir and "y_logits" not in plain.init_params(0)
     assert [n.name for n in plain.guide_ir.nodes if n.kind == "input"] == ["x"]  # y=None: no such site
+
+
+def test_a_conditional_gan_draws_the_mode_asked_for(backend):
+    """gan(classes=8) on eight Gaussians labelled by mode: given y = c, the samples sit at mode c."""
+    from gendsl import data
+
+    x, y = data.eight_gaussians(n=4000, seed=0, return_labels=True)
+    model = zoo.gan(x_dim=2, classes=8, hidden=(64, 64), critic_hidden=(64, 64))
+    assert {"critic_embed", "y"} <= set(model.init_params(0)) | set(model.ir.by_name)
+    assert [n.name for n in model.discriminator_ir.nodes if n.kind == "input"] == ["x", "y"]
+    fit = model.fit({"x": x, "y": y}, backend=backend, epochs=40, progress=False, seed=0)
+    for c in (0, 3, 6):
+        drawn = fit.sample(300, seed=c, given={"y": c})
+        nearest = np.linalg.norm(drawn["x"][:, None] - data.EIGHT_GAUSSIANS_CENTRES[None], axis=-1).argmin(-1)
+        assert np.all(drawn["y"] == c) and np.mean(nearest == c) > 0.8, (c, np.bincount(nearest, minlength=8))
+
+
+def test_the_unconditional_gan_is_unchanged():
+    plain = zoo.gan(x_dim=2, hidden=(8,), critic_hidden=(8,))
+    assert "y" not in plain.ir and not any(k.startswith("critic_") for k in plain.init_params(0))
+    assert [n.name for n in plain.discriminator_ir.nodes if n.kind == "input"] == ["x"]
