@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from gendsl import ir
+from gendsl.dist import FAMILIES
 from gendsl.errors import DataError, non_numeric_data
 
 __all__ = ["as_data"]
@@ -79,8 +80,6 @@ def given_values(program: ir.Program, given, n: int) -> dict:
     of it) and lies in its support, and no given site has an undrawn sampled
     ancestor (ancestral sampling clamps a site; it does not infer what led to it).
     """
-    from gendsl.dist import FAMILIES
-
     if not isinstance(given, dict):
         raise DataError(f"sample(given=...) takes {{site: value}}, e.g. given={{'y': 3}}; got {type(given).__name__}")
     sites = {s.name: s for s in program.sites}
@@ -142,7 +141,7 @@ def _outside_support(program, node, family, value) -> str | None:
     if support in ("categorical", "integer_interval", "nonnegative_integer"):
         if not integer or np.any(value < 0):
             return "entries must be integers >= 0"
-        size = _support_size(program, node, family)
+        size = support_size(program, node)
         if size is not None and np.any(value >= size):
             return f"entries must be integers in [0, {size}) (largest given: {value.max():g})"
     if support == "positive" and np.any(value <= 0):
@@ -154,10 +153,14 @@ def _outside_support(program, node, family, value) -> str | None:
     return None
 
 
-def _support_size(program, node, family):
+def support_size(program: ir.Program, node: ir.Sample) -> int | None:
+    """How many values site ``node``'s enumerable family takes (a Categorical's
+    ``K``), read off its arguments' traced shapes; ``None`` where the family
+    is not enumerable or the shapes do not fix it."""
+    family = FAMILIES[node.dist.family]
     if family.support_size is None:
         return None
-    shapes, literals = {}, {}
+    shapes, literals = {}, dict(family.defaults)
     for k, v in node.dist.args.items():
         if isinstance(v, ir.Ref):
             shapes[k] = tuple(program[v.name].shape)

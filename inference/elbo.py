@@ -247,8 +247,8 @@ class IWAE(Objective):
         """
         ops = lowered.backend.ops
         logw, glob = lowered.log_weights(params, batch, self.k, rng, missing)
-        per_row = ops["mean"](logw, axis=1) + (0.0 if glob is None else glob / n_total)  # (k,): a particle's weight / n_total
-        return -(ops["logsumexp"](per_row * n_total, axis=0) - math.log(self.k)) / n_total
+        joint = ops["mean"](logw, axis=1) * n_total + (0.0 if glob is None else glob)  # (k,): each particle's log w_i
+        return -(ops["logsumexp"](joint, axis=0) - math.log(self.k)) / n_total
 
     def _dreg_loss(self, lowered, params, batch, missing, n_total, rng):
         """The negative bound as a value, with the DReG gradient.

@@ -16,7 +16,7 @@ from scipy.special import logsumexp, softmax
 from gendsl.dist import FAMILIES
 from gendsl.errors import GendslError, ObjectiveError, SiteError
 
-from ._data import as_data, given_values
+from ._data import as_data, given_values, support_size
 from .checkpoint import atomic_savez
 
 __all__ = ["Fitted", "load"]
@@ -171,9 +171,7 @@ class Fitted:
             not FAMILIES[s.dist.family].enumerable for s in guide.sites)
 
     def _importance_posterior(self, node, data, k, seed):
-        from ._data import _support_size
-
-        size = _support_size(self.model.ir, node, FAMILIES[node.dist.family])
+        size = support_size(self.model.ir, node)
         if size is None:
             raise SiteError(f"posterior({node.name!r}): the number of values of its {node.dist.family} is not fixed "
                             f"by its arguments' shapes, so they cannot be enumerated")

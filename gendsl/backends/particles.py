@@ -219,10 +219,10 @@ class Layout:
             batch = own - family.params[name]
             target = batch if target is None else max(target, batch)
             if self.carries(arg):
-                carried[name] = (rank, tags, family.params[name])
+                carried[name] = (rank, tags, family.params[name], batch)
         if target is None:
             return None
-        realign = {n: c for n, c in carried.items() if self.mpn + self.event_rank(c[1]) - c[2] != target}
+        realign = {n: c[:3] for n, c in carried.items() if c[3] != target}
         if not realign:
             return None
         ops = backend.ops
