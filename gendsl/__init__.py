@@ -25,13 +25,13 @@ from .errors import (
 )
 from .model import UPPER_LAYERS as _UPPER_LAYERS
 from .model import Model, ModelFactory, model
-from .primitives import deterministic, observe, param, plate, sample
+from .primitives import covariate, deterministic, observe, param, plate, sample
 
 __version__ = "0.1.0"
 
 __all__ = [
     "model", "Model", "ModelFactory",
-    "sample", "observe", "param", "plate", "deterministic",
+    "sample", "observe", "param", "plate", "deterministic", "covariate",
     "dist", "ops", "nn", "transforms",
     "load", "objectives", "data", "models", "inference",
     "GendslError", "ModelError", "ShapeError", "SiteError", "DataError", "ObjectiveError",

@@ -380,9 +380,11 @@ class NothingToDraw(GendslError):
 _PICTURES = (".png", ".svg", ".pdf")
 
 
-def write_samples(fit, n: int, path: str, seed: int = 0, given: dict | None = None) -> tuple:
-    """Draws ``n`` samples (clamping the sites in ``given``, see ``Fitted.sample``)
-    and writes them to ``path``; returns ``(path, what)``.
+def write_samples(fit, n: int, path: str, seed: int = 0, given: dict | None = None,
+                  options: dict | None = None) -> tuple:
+    """Draws ``n`` samples (clamping the sites in ``given``, with a chain's sampling
+    ``options`` such as ``guidance``, see ``Fitted.sample``) and writes them to
+    ``path``; returns ``(path, what)``.
 
     ``.npz``: every site (and deterministic node), by name; ``.npy``: the one
     observed site; ``.png``/``.svg``/``.pdf``: a grid of the first image-like
@@ -404,7 +406,7 @@ def write_samples(fit, n: int, path: str, seed: int = 0, given: dict | None = No
     if suffix == ".npy" and len(observed) > 1:
         raise GendslError(f"model {fit.model.name!r} observes {observed} and a .npy holds one array: write "
                           f"them all with -o {os.path.splitext(path)[0]}.npz")
-    samples = fit.sample(n, seed=seed, given=given or None)
+    samples = fit.sample(n, seed=seed, given=given or None, **(options or {}))
     if suffix == ".npz":
         np.savez(path, **samples)
         return path, f"{n} samples of {', '.join(samples)}"
@@ -458,7 +460,8 @@ def _label_site(fit, samples: dict, exclude: str):
 def _sample(args) -> int:
     _, fit = _load_run(args.run)
     given = _settings(args.given, "--given") if args.given else None
-    path, what = write_samples(fit, args.n, args.output, args.seed, given=given)
+    options = {} if args.guidance is None else {"guidance": args.guidance}
+    path, what = write_samples(fit, args.n, args.output, args.seed, given=given, options=options)
     print(f"wrote {path} ({what})")
     return 0
 
@@ -583,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--given", action="append", default=[], metavar="SITE=VALUE",
                         help="clamp a site for every row (repeatable; VALUE a Python literal: 3, [0.5, -1]); "
                              "the other sites are drawn given it")
+    sample.add_argument("--guidance", type=float, default=None, metavar="W",
+                        help="classifier-free guidance of a class-conditional DDPM (with --given y=C): "
+                             "0 is the conditional model, larger values stronger guidance")
     sample.set_defaults(func=_sample)
     evaluate = sub.add_parser("eval", help="score data under a run's model")
     evaluate.add_argument("run")

@@ -32,7 +32,8 @@ node per player, linked to the score it reads and the networks it trains.
             "plates": [{"name", "size", "label", "parent"}]}   # parents first
 
 Node kinds are ``"latent"``, ``"observed"``, ``"param"``, ``"net"``,
-``"deterministic"``, ``"input"`` and ``"chain"`` (an autoregressive chain
+``"deterministic"``, ``"input"`` (a guide's data), ``"covariate"`` (a model's
+exogenous input, ``gd.covariate``) and ``"chain"`` (an autoregressive chain
 collapsed into one node, ``x_i | x_<i``, shaded when observed); any other
 kind is drawn with :data:`DEFAULT_STYLE` until :data:`NODE_STYLES` names it.
 """
@@ -68,6 +69,8 @@ NODE_STYLES: dict[str, dict[str, str]] = {
     "net": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbeafe"},
     "deterministic": {"shape": "ellipse", "style": "dashed"},
     "input": {"shape": "ellipse", "style": "filled", "fillcolor": "#d9d9d9"},
+    # An exogenous input of the model (gd.covariate): data, not modelled (PyMC's pm.Data).
+    "covariate": {"shape": "box", "style": "rounded,filled", "fillcolor": "#d9d9d9"},
     # A collapsed autoregressive (or diffusion) chain (DESIGN §4).
     "chain": {"shape": "box", "style": "rounded", "peripheries": "2"},
     # A normalizing flow: base distribution and transform chain listed in one node.
@@ -118,6 +121,8 @@ def _net_attrs(node: ir.Net) -> dict:
 
 
 def _input_attrs(node: ir.Input) -> dict:
+    if isinstance(node, ir.Covariate):
+        return {"kind": "covariate", "observed": True, "caption": "covariate"}
     return {"kind": "input", "observed": True, "caption": "data"}
 
 
@@ -253,7 +258,8 @@ def _part_label(graph) -> str:
         inner = ", ".join(latent) + (f" | {', '.join(given)}" if given else "")
         return f"guide q({inner})"
     sites = [n for n, k in kinds.items() if k in ("latent", "observed", "chain", "flow")]
-    return f"{graph.graph['role']} p({', '.join(sites)})"
+    given = [n for n, k in kinds.items() if k == "covariate"]
+    return f"{graph.graph['role']} p({', '.join(sites)}{' | ' + ', '.join(given) if given else ''})"
 
 
 def _part(graph, prefix: str = "") -> dict:

@@ -141,6 +141,18 @@ class Input(Node):
 
 
 @dataclass(frozen=True)
+class Covariate(Input):
+    """An exogenous input of a model (``gd.covariate``): data every query
+    takes, conditioned on and never modelled (a regression's ``x``).
+
+    Attributes:
+        event_shape: one row's shape (``shape`` is the plates' axes, then it).
+    """
+
+    event_shape: tuple = ()
+
+
+@dataclass(frozen=True)
 class Param(Node):
     """A learnable tensor (``gd.param``).
 
@@ -299,6 +311,11 @@ class Program:
     @property
     def latent(self) -> tuple:
         return tuple(n for n in self.sites if not n.observed and n.obs is None)
+
+    @property
+    def covariates(self) -> tuple:
+        """Every :class:`Covariate` node."""
+        return tuple(n for n in self.nodes if isinstance(n, Covariate))
 
     @property
     def params(self) -> tuple:

@@ -168,11 +168,11 @@ class Model:
         specs = {}
         for name in inputs:
             node = self.ir.by_name.get(name)
-            if not isinstance(node, ir.Sample):
-                sites = [s.name for s in self.ir.sites]
+            if not isinstance(node, (ir.Sample, ir.Covariate)):
+                sites = [s.name for s in self.ir.sites + self.ir.covariates]
                 raise SiteError(
-                    f"{role} {fn.__name__!r}: argument {name!r} matches no site of model {self.name!r}; "
-                    f"{role} arguments are data named after model sites: {sites}"
+                    f"{role} {fn.__name__!r}: argument {name!r} matches no site or covariate of model "
+                    f"{self.name!r}; {role} arguments are data named after them: {sites}"
                 )
             specs[name] = (node.shape, node.dtype, node.plates)
         return specs, {k: self.hyper.get(k, v) for k, v in defaults.items()}

@@ -569,7 +569,10 @@ class NADE(AutoregressiveNet):
 
 
 # -- noise-prediction networks for diffusion chains ----------------------------------------------
-def _time_fields(spec, kind, name, x_dim, time_dim, activation):
+def _time_fields(spec, kind, name, x_dim, time_dim, activation, classes=0):
+    if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes == 1 or classes < 0:
+        raise ModelError(f"nn.{kind} {name!r}: classes is the number of labels of a class-conditional network, "
+                         f"an int >= 2 (or 0: unconditional), got {classes!r}")
     if int(x_dim) < 1:
         raise ModelError(f"nn.{kind} {name!r}: x_dim must be >= 1, got {x_dim}")
     if int(time_dim) < 2 or int(time_dim) % 2:
@@ -581,6 +584,7 @@ def _time_fields(spec, kind, name, x_dim, time_dim, activation):
     object.__setattr__(spec, "x_dim", int(x_dim))
     object.__setattr__(spec, "time_dim", int(time_dim))
     object.__setattr__(spec, "activation", activation)
+    object.__setattr__(spec, "classes", int(classes))
 
 
 @dataclass(frozen=True)
@@ -589,11 +593,36 @@ class TimeNet(NetSpec):
     ``net(x_t, t)`` predicts the noise in ``x_t`` (shape ``(..., x_dim)``) at
     integer step ``t`` (``0..steps-1``, shape ``(...)``), which enters as a
     sinusoidal embedding of ``time_dim`` numbers (Vaswani et al.; Ho et al.).
+
+    With ``classes = K > 0`` the network is class-conditional, ``net(x_t, t,
+    y)``: a learned embedding of the label (weights ``"label.weight"``, ``(K +
+    1, time_dim)``) is added to the step's embedding, so it reaches every layer
+    the step does. Row ``K`` is the "no label" token: ``y = None`` (or ``y =
+    K``) gives the unconditional prediction that classifier-free guidance
+    mixes in (Ho & Salimans 2021).
     """
 
     x_dim: int = 0
     time_dim: int = 64
     activation: str = "silu"
+    classes: int = 0
+
+    @property
+    def null_label(self) -> int:
+        """The index of the "no label" row of the label embedding (``classes``)."""
+        return self.classes
+
+    def _label_shapes(self) -> dict:
+        return {"label.weight": (self.classes + 1, self.time_dim)} if self.classes else {}
+
+    def init(self, seed: int) -> dict:
+        """PyTorch's defaults: :meth:`NetSpec.init` for the layers, and ``N(0, 1)``
+        for the label embedding (``torch.nn.Embedding``'s)."""
+        out = super().init(seed)
+        if self.classes:
+            full = f"{self.name}.label.weight"
+            out[full] = param_rng(seed, full).normal(size=(self.classes + 1, self.time_dim))
+        return out
 
     def out_shape(self, in_shape: tuple) -> tuple:
         if not in_shape or in_shape[-1] != self.x_dim:
@@ -623,6 +652,7 @@ class TimeMLP(TimeNet):
         time_dim: width of the sinusoidal step embedding (even).
         activation: one of :data:`ACTIVATIONS`.
         fourier: frequencies per coordinate in the input encoding (0: none).
+        classes: labels of a class-conditional network (see :class:`TimeNet`; 0: none).
 
     Example:
         >>> from gendsl import nn
@@ -633,8 +663,8 @@ class TimeMLP(TimeNet):
     hidden: tuple = ()
     fourier: int = 0
 
-    def __init__(self, name, x_dim, hidden=(128, 128, 128), time_dim=64, activation="silu", fourier=0):
-        _time_fields(self, "TimeMLP", name, x_dim, time_dim, activation)
+    def __init__(self, name, x_dim, hidden=(128, 128, 128), time_dim=64, activation="silu", fourier=0, classes=0):
+        _time_fields(self, "TimeMLP", name, x_dim, time_dim, activation, classes)
         hidden = tuple(int(h) for h in hidden)
         if not hidden or min(hidden) < 1:
             raise ModelError(f"nn.TimeMLP {name!r}: hidden must list at least one width >= 1, got {hidden}")
@@ -657,11 +687,12 @@ class TimeMLP(TimeNet):
             shapes[f"{i}.weight"], shapes[f"{i}.bias"] = (b, a), (b,)
             shapes[f"{i}.time.weight"] = (b, self.time_dim)
         shapes["out.weight"], shapes["out.bias"] = (self.x_dim, self.hidden[-1]), (self.x_dim,)
-        return shapes
+        return {**shapes, **self._label_shapes()}
 
     def label(self) -> str:
         widths = '-'.join(map(str, (self.x_dim,) + self.hidden + (self.x_dim,)))
-        return f"TimeMLP {widths}" + (f", fourier {self.fourier}" if self.fourier else "")
+        return (f"TimeMLP {widths}" + (f", fourier {self.fourier}" if self.fourier else "")
+                + (f", {self.classes} classes" if self.classes else ""))
 
 
 @dataclass(frozen=True)
@@ -683,6 +714,7 @@ class TimeUNet(TimeNet):
         channels: feature maps at full and at half resolution.
         time_dim: width of the step embedding (even).
         activation: one of :data:`ACTIVATIONS`.
+        classes: labels of a class-conditional network (see :class:`TimeNet`; 0: none).
 
     Example:
         >>> from gendsl import nn
@@ -693,7 +725,7 @@ class TimeUNet(TimeNet):
     image_shape: tuple = ()
     channels: tuple = ()
 
-    def __init__(self, name, image_shape, channels=(32, 64), time_dim=64, activation="silu"):
+    def __init__(self, name, image_shape, channels=(32, 64), time_dim=64, activation="silu", classes=0):
         shape = tuple(int(s) for s in image_shape)
         if len(shape) == 2:
             shape = (1,) + shape
@@ -704,7 +736,7 @@ class TimeUNet(TimeNet):
         if len(channels) != 2 or min(channels) < 1:
             raise ModelError(f"nn.TimeUNet {name!r}: channels must give two widths (full and half resolution), "
                              f"got {channels}")
-        _time_fields(self, "TimeUNet", name, int(np.prod(shape)), time_dim, activation)
+        _time_fields(self, "TimeUNet", name, int(np.prod(shape)), time_dim, activation, classes)
         object.__setattr__(self, "image_shape", shape)
         object.__setattr__(self, "channels", channels)
         self.__post_init__()
@@ -732,8 +764,9 @@ class TimeUNet(TimeNet):
         conv("unpool", c1, c2)
         conv("merge", c1, 2 * c1)
         conv("out", c_in, c1)
-        return shapes
+        return {**shapes, **self._label_shapes()}
 
     def label(self) -> str:
         c, h, w = self.image_shape
-        return f"TimeUNet {h}x{w}x{c}, channels {self.channels[0]}-{self.channels[1]}"
+        return (f"TimeUNet {h}x{w}x{c}, channels {self.channels[0]}-{self.channels[1]}"
+                + (f", {self.classes} classes" if self.classes else ""))

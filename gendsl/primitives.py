@@ -1,4 +1,4 @@
-"""The DSL's primitives: ``sample``, ``observe``, ``param``, ``plate``, ``deterministic``.
+"""The DSL's primitives: ``sample``, ``observe``, ``param``, ``plate``, ``deterministic``, ``covariate``.
 
 Each records a node in the active trace and returns a traced value. Shapes
 are checked here, where the site's name is known, so errors can name it.
@@ -17,7 +17,7 @@ from .errors import ModelError, ShapeError
 from .shapes import Dim, broadcast_shapes, format_shape
 from .trace import Value, arg_shape, as_arg, current
 
-__all__ = ["sample", "observe", "param", "plate", "deterministic"]
+__all__ = ["sample", "observe", "param", "plate", "deterministic", "covariate"]
 
 
 def _site_shape(name: str, d: Distribution, tracer) -> tuple:
@@ -131,6 +131,46 @@ def param(name: str, shape=(), init=DEFAULT_INIT, constraint: str = "real") -> V
     check_init(init, shape, constraint, name)
     node = ir.Param(name=name, shape=shape, plates=(), init=init, constraint=constraint)
     return tracer.add(node)
+
+
+def covariate(name: str, event_shape=(), dtype: str = "real") -> Value:
+    """An exogenous input: data the model conditions on but does not model
+    (a regression's ``x``, a conditioning vector ``c``), like PyMC's ``pm.Data``.
+
+    Declared inside the plates it varies along (rows: ``gd.plate("data")``),
+    with the shape of one row's value. Its data come in the data dict under
+    ``name``, are checked for shape like an observed site's, and every query
+    needs them: ``fit``, ``log_prob``, ``sample(n, given={name: ...})``. A
+    guide may read it as a positional argument named ``name``. Graphs draw
+    it as a shaded rounded box.
+
+    Args:
+        name: the key of its data.
+        event_shape: one row's shape (an int or a tuple; ``()``: a scalar).
+        dtype: ``"real"`` or ``"int"``.
+
+    Example:
+        >>> import gendsl as gd
+        >>> from gendsl import dist
+        >>> @gd.model
+        ... def regression(x_dim=3):
+        ...     w = gd.param("w", (x_dim,), init=0.0)
+        ...     with gd.plate("data"):
+        ...         x = gd.covariate("x", event_shape=x_dim)
+        ...         gd.observe("y", dist.Normal((x * w).sum(-1), 1.0))
+        >>> regression().ir.covariates[0].name
+        'x'
+    """
+    tracer = current("gd.covariate")
+    if tracer.role != "model":
+        raise ModelError(f"gd.covariate({name!r}) is for models; a {tracer.role} takes its data as positional "
+                         f"arguments named after them (def {tracer.role}({name}, ...))")
+    _check_name(name, "covariate")
+    if dtype not in ("real", "int"):
+        raise ModelError(f"covariate {name!r}: dtype must be 'real' or 'int', got {dtype!r}")
+    event = (int(event_shape),) if isinstance(event_shape, (int, np.integer)) else tuple(int(s) for s in event_shape)
+    shape = tuple(tracer.plate_batch_shape()) + event
+    return tracer.add(ir.Covariate(name=name, shape=shape, plates=tracer.plate_names, dtype=dtype, event_shape=event))
 
 
 @contextlib.contextmanager

@@ -90,6 +90,9 @@ class Bijector(NetSpec):
     """
 
     dim: int = 0
+    # the width of the conditioning vector its conditioner reads (0: none); couplings and MAF/IAF layers
+    # take it as an argument, the other transforms read no context
+    context = 0
 
     def out_shape(self, in_shape: tuple) -> tuple:
         raise ModelError(f"transform {self.name!r} is not a network: use it inside "
@@ -112,6 +115,17 @@ def _mask(dim: int, kind: str, parity: int) -> np.ndarray:
 LAST_LAYER_SCALE = 0.01
 
 
+def _check_context(kind: str, name, context) -> int:
+    if isinstance(context, bool) or int(context) != context or int(context) < 0:
+        raise ModelError(f"transforms.{kind} {name!r}: context must be an integer >= 0 (the width of the "
+                         f"conditioning vector, e.g. K for a one-hot label), got {context!r}")
+    return int(context)
+
+
+def _context_text(context: int) -> str:
+    return f", context {context}" if context else ""
+
+
 def _near_identity(weights: dict, name: str, last: int) -> dict:
     """Scales the conditioner's last layer down, so the transform starts near
     the identity (Glow zeroes it; a small scale keeps every weight's gradient
@@ -127,10 +141,11 @@ class _Coupling(Bijector):
     mask: str = "alternate"
     parity: int = 0
     activation: str = "relu"
+    context: int = 0
 
     outputs_per_dim = 1  # the conditioner's outputs per coordinate
 
-    def __init__(self, name, dim, hidden=(64, 64), mask="alternate", parity=0, activation="relu"):
+    def __init__(self, name, dim, hidden=(64, 64), mask="alternate", parity=0, activation="relu", context=0):
         kind = type(self).__name__
         dim = _check_dim(kind, name, dim)
         if mask not in ("alternate", "half"):
@@ -144,7 +159,8 @@ class _Coupling(Bijector):
             raise ModelError(f"transforms.{kind} {name!r}: a coupling layer needs dim >= 2 (it transforms "
                              f"one part given the other), got dim={dim}; use ActNorm or Planar for 1-D data")
         for key, value in dict(name=name, dim=dim, hidden=tuple(int(h) for h in hidden), mask=mask,
-                               parity=int(parity), activation=activation).items():
+                               parity=int(parity), activation=activation,
+                               context=_check_context(kind, name, context)).items():
             object.__setattr__(self, key, value)
         self.__post_init__()
 
@@ -153,9 +169,10 @@ class _Coupling(Bijector):
         return _mask(self.dim, self.mask, self.parity)
 
     def conditioner(self) -> MLP:
-        """The network reading the kept coordinates (masked, full width)."""
+        """The network reading the kept coordinates (masked, full width), then
+        the ``context`` vector (a class-conditional flow's one-hot label)."""
         with _detached():
-            return MLP(self.name, [self.dim, *self.hidden, self.outputs_per_dim * self.dim],
+            return MLP(self.name, [self.dim + self.context, *self.hidden, self.outputs_per_dim * self.dim],
                        activation=self.activation)
 
     def param_shapes(self) -> dict:
@@ -165,7 +182,8 @@ class _Coupling(Bijector):
         return _near_identity(self.conditioner().init(seed), self.name, len(self.hidden))
 
     def label(self) -> str:
-        return f"{type(self).__name__}({self.dim}, hidden {'-'.join(map(str, self.hidden)) or 'none'}, {self.mask})"
+        return (f"{type(self).__name__}({self.dim}, hidden {'-'.join(map(str, self.hidden)) or 'none'}, {self.mask}"
+                f"{_context_text(self.context)})")
 
 
 @dataclass(frozen=True, init=False)
@@ -180,6 +198,10 @@ class AdditiveCoupling(_Coupling):
         mask: ``"alternate"`` (even/odd coordinates) or ``"half"`` (first/second half).
         parity: which part is kept (flip it in consecutive layers).
         activation: of the MLP's hidden layers.
+        context: the width of a conditioning vector ``c`` (a one-hot label)
+            that the MLP reads beside ``x_A``, ``t(x_A, c)``: the flow is then
+            ``p(x | c)``, its ``dist.TransformedDistribution`` given
+            ``context=``; 0 (unconditional) by default.
 
     References:
         Dinh, Krueger & Bengio, "NICE: Non-linear Independent Components
@@ -195,7 +217,8 @@ class AffineCoupling(_Coupling):
     stable); ``log|det J| = sum_B s``.
 
     Args: as :class:`AdditiveCoupling`; the MLP outputs ``2 * dim`` numbers
-    (shift, then raw log-scale), and ``"<name>.scale"`` is ``(dim,)``.
+    (shift, then raw log-scale), and ``"<name>.scale"`` is ``(dim,)``. With
+    ``context`` the MLP reads ``(x_A, c)``: ``s(x_A, c)``, ``t(x_A, c)``.
 
     References:
         Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP",
@@ -217,14 +240,16 @@ class _Autoregressive(Bijector):
     ordering: object = "natural"
     activation: str = "relu"
     seed: int = 0
+    context: int = 0
 
-    def __init__(self, name, dim, hidden=(64, 64), ordering="natural", activation="relu", seed=0):
+    def __init__(self, name, dim, hidden=(64, 64), ordering="natural", activation="relu", seed=0, context=0):
         kind = type(self).__name__
         dim = _check_dim(kind, name, dim)
         if not isinstance(ordering, str):
             ordering = tuple(int(i) for i in ordering)
         for key, value in dict(name=name, dim=dim, hidden=tuple(int(h) for h in hidden), ordering=ordering,
-                               activation=activation, seed=int(seed)).items():
+                               activation=activation, seed=int(seed),
+                               context=_check_context(kind, name, context)).items():
             object.__setattr__(self, key, value)
         self.made()  # validates ordering, hidden and activation
         self.__post_init__()
@@ -241,14 +266,25 @@ class _Autoregressive(Bijector):
         return made
 
     def param_shapes(self) -> dict:
-        return self.made().param_shapes()
+        shapes = self.made().param_shapes()
+        if self.context:  # unmasked: the context reaches every unit of the MADE's first layer
+            shapes["context.weight"] = (shapes["0.weight"][0], self.context)
+        return shapes
 
     def init(self, seed: int) -> dict:
-        return _near_identity(self.made().init(seed), self.name, len(self.hidden))
+        weights = self.made().init(seed)
+        if self.context:  # PyTorch's default bound for a layer reading the inputs and the context
+            key, (width, inputs) = f"{self.name}.context.weight", self.made().param_shapes()["0.weight"]
+            bound = 1.0 / np.sqrt(inputs + self.context)
+            weights[key] = param_rng(seed, key).uniform(-bound, bound, (width, self.context))
+        weights = _near_identity(weights, self.name, len(self.hidden))
+        if self.context and not self.hidden:  # no hidden layer: the context weight is part of the last layer
+            weights[f"{self.name}.context.weight"] = weights[f"{self.name}.context.weight"] * LAST_LAYER_SCALE
+        return weights
 
     def label(self) -> str:
         return (f"{type(self).__name__}({self.dim}, MADE hidden {'-'.join(map(str, self.hidden))}, "
-                f"{self.made().ordering_text()})")
+                f"{self.made().ordering_text()}{_context_text(self.context)})")
 
 
 @dataclass(frozen=True, init=False)
@@ -265,6 +301,12 @@ class MaskedAutoregressive(_Autoregressive):
             orderings between layers, or put a :class:`Reverse` between them).
         activation: of the MADE's hidden layers.
         seed: the MADE's hidden degrees (and a random ordering).
+        context: the width of a conditioning vector ``c`` (a one-hot
+            label): a conditional MADE, ``a_i(y_<i, c)``, ``m_i(y_<i, c)``,
+            with ``c`` connected to every unit of the first layer by an
+            unmasked weight ``"<name>.context.weight"`` (Papamakarios et al.'s
+            conditional MAF); the flow's ``dist.TransformedDistribution`` is
+            given ``context=``. 0 (unconditional) by default.
 
     References:
         Papamakarios, Pavlakou & Murray, "Masked Autoregressive Flow for

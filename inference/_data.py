@@ -12,14 +12,15 @@ from gendsl import ir
 from gendsl.dist import FAMILIES
 from gendsl.errors import DataError, non_numeric_data
 
-__all__ = ["as_data"]
+__all__ = ["as_data", "sampled_ancestors"]
 
 
 def as_data(model, data, allow_partial: bool = False) -> dict:
     """Normalises user data to ``{site: NumPy array}``.
 
     An array is taken as the model's single observed site; a dict is checked
-    key by key. Arrays are copied (missing entries are filled in place later).
+    key by key. Missing entries are NaN, or masked in a ``numpy.ma`` array.
+    Arrays are copied (missing entries are filled in place later).
     """
     program = model.ir
     if not isinstance(data, dict):
@@ -49,7 +50,9 @@ def _numeric(name: str, value, node) -> np.ndarray:
     """``value`` as a NumPy array of numbers; text that reads as numbers is
     converted, anything else (category names, objects) raises an error naming
     the site. Data for no site are left as they are, for ``check_data`` to
-    reject by name."""
+    reject by name. A masked array's masked entries become NaN (missing)."""
+    if isinstance(value, np.ma.MaskedArray):
+        return np.ma.filled(value.astype(np.float64), np.nan)
     arr = np.asarray(value)
     if arr.dtype.kind in "biuf":
         return arr
@@ -83,13 +86,19 @@ def given_values(program: ir.Program, given, n: int) -> dict:
     if not isinstance(given, dict):
         raise DataError(f"sample(given=...) takes {{site: value}}, e.g. given={{'y': 3}}; got {type(given).__name__}")
     sites = {s.name: s for s in program.sites}
+    covariates = {c.name: c for c in program.covariates}
+    needed = [c for c in covariates if c not in given]
+    if needed:
+        raise DataError(f"model {program.name!r} takes covariate(s) {needed} (gd.covariate): sample(n, given=...) "
+                        f"needs their values, one row per draw (or one value broadcast to all n), e.g. "
+                        f"given={{{needed[0]!r}: X[:n]}}")
     out = {}
     for name, value in given.items():
-        node = sites.get(name)
+        node = sites.get(name, covariates.get(name))
         if node is None:
             kind = "a deterministic node" if name in program else "not a site"
             raise DataError(f"sample(given=): {name!r} is {kind} of model {program.name!r}; its sample sites are "
-                            f"{sorted(sites)}")
+                            f"{sorted(sites)}" + (f" and its covariates {sorted(covariates)}" if covariates else ""))
         arr = _numeric(name, value, node)
         shape = tuple(n if hasattr(s, "plate") else s for s in node.shape)
         try:
@@ -98,6 +107,9 @@ def given_values(program: ir.Program, given, n: int) -> dict:
             raise DataError(f"sample(given=): the value for site {name!r} has shape {arr.shape}; the site's draws "
                             f"have shape {shape} for n={n} (one value broadcasts to every row: shape "
                             f"{shape[1:] if shape else ()} or a scalar)") from None
+        if name in covariates:
+            out[name] = np.array(arr, dtype=np.int64 if node.dtype == "int" else np.float64)
+            continue
         family = FAMILIES[node.dist.family]
         bad = _outside_support(program, node, family, arr)
         if bad is not None:
@@ -105,7 +117,7 @@ def given_values(program: ir.Program, given, n: int) -> dict:
                             f"{node.dist.family}: {bad}")
         out[name] = np.array(arr, dtype=np.int64 if node.dtype == "int" else np.float64)
     for name in out:
-        undrawn = [a for a in _sampled_ancestors(program, name) if a not in out]
+        undrawn = [a for a in sampled_ancestors(program, name) if a not in out]
         if undrawn:
             raise DataError(
                 f"sample(given=): site {name!r} depends on sampled site(s) {undrawn}, which ancestral sampling "
@@ -114,7 +126,7 @@ def given_values(program: ir.Program, given, n: int) -> dict:
     return out
 
 
-def _sampled_ancestors(program: ir.Program, name: str) -> list[str]:
+def sampled_ancestors(program: ir.Program, name: str) -> list[str]:
     """The sample sites upstream of ``name``, in program order."""
     seen, stack = set(), list(program[name].args_refs())
     while stack:

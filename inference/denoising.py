@@ -16,6 +16,7 @@ from __future__ import annotations
 from gendsl.dist import FAMILIES
 from gendsl.errors import ObjectiveError
 
+from ._data import sampled_ancestors
 from .objectives import Objective, register
 
 __all__ = ["Denoising"]
@@ -54,6 +55,14 @@ class Denoising(Objective):
                     f"model {model.name!r} has continuous latent site {site.name!r}; 'denoising' scores "
                     f"diffusion chains and other observed sites only: pass data for {site.name!r}"
                 )
+        for name in chains:
+            unseen = [a for a in sampled_ancestors(program, name) if a not in given]
+            if unseen:
+                raise ObjectiveError(
+                    f"the diffusion chain {name!r} of model {model.name!r} is conditioned on {unseen} (a "
+                    f"class-conditional chain's label); 'denoising' regresses the noise given them, so pass data "
+                    f"for {unseen} (or train with objective='elbo', which sums a discrete label out)"
+                )
 
     def rows(self, lowered, params, batch, missing, rng):
         """Per-row loss ``(N,)``: the chains' denoising losses plus the other
@@ -62,6 +71,13 @@ class Denoising(Objective):
         handler = lowered.score(params, batch, missing=missing, training=rng)
         chains = sorted(name for name in handler.dists
                         if FAMILIES[lowered.program[name].dist.family].denoisable and name in batch)
+        missing_labels = sorted(a for name in chains for a in sampled_ancestors(lowered.program, name)
+                                if a in (missing or {}))
+        if missing_labels:
+            raise ObjectiveError(
+                f"'denoising' regresses a chain's noise given its label, but {missing_labels} have missing "
+                f"entries (NaN); drop those rows, or train with objective='elbo', which sums a missing label out"
+            )
         implementation = lowered.backend.implementation
         total = implementation(handler.dists[chains[0]]).denoising_loss(batch[chains[0]])
         for name in chains[1:]:

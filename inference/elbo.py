@@ -25,19 +25,20 @@ def _chain_bound(model, data_sites) -> bool:
     chain, no guide, no latent site without data)."""
     given = set(data_sites)
     return (model.guide_ir is None and any(FAMILIES[s.dist.family].density == "bound" for s in model.ir.sites)
-            and all(s.name in given for s in model.ir.latent))
+            and all(s.name in given or FAMILIES[s.dist.family].enumerable for s in model.ir.latent))
 
 
 def _check_guide_sites(objective, model):
     if model.guide_ir is None:
         return
+    row = row_plate(model.ir)
     for site in model.guide_ir.sites:
         family = FAMILIES.get(site.dist.family)
-        if family is not None and family.enumerable:
+        if family is not None and family.enumerable and row not in site.plates:
             raise ObjectiveError(
-                f"guide site {site.name!r} of model {model.name!r} is discrete ({site.dist.family}); "
-                f"{objective.name!r} needs reparameterised guide sites. Leave {site.name!r} out of the "
-                f"guide: the model then sums it out exactly"
+                f"guide site {site.name!r} of model {model.name!r} is discrete ({site.dist.family}) and outside "
+                f"the row plate {row!r}; a discrete guide site is summed over exactly per row, so it must lie "
+                f"inside it (or leave it out of the guide: the model then sums it out)"
             )
     guided = {s.name for s in model.guide_ir.sites}
     for site in model.ir.latent:
@@ -53,6 +54,13 @@ def _check_guide_sites(objective, model):
 class ELBO(Objective):
     """The evidence lower bound, ``E_q[log p(x, z) - log q(z | x)] <= log p(x)``.
 
+    A discrete guide site (a classifier ``q(y | x)``) is summed over
+    exactly, ``sum_y q(y | x) [log p(x, y, z) - log q(z | x, y)] + H[q(y |
+    x)]`` with ``z`` drawn for every ``y``; rows whose data give ``y`` use
+    their label instead (Kingma et al.'s M2: labels observed where present,
+    enumerated where NaN), as Pyro's ``TraceEnum_ELBO`` does with an
+    enumerated guide site.
+
     Args:
         beta: weight of the latent terms (``KL(q || p)``): 1 is the ELBO;
             ``beta > 1`` is the beta-VAE objective.
@@ -60,6 +68,10 @@ class ELBO(Objective):
         analytic_kl: use ``KL(q || p)`` in closed form where both
             distributions allow it (Normal guide, Normal prior), Monte Carlo
             ``log q - log p`` otherwise.
+        alpha: weight of the classification term ``alpha * log q(y | x)``
+            added to the bound of each row whose data label a discrete guide
+            site (Kingma et al.'s ``J^alpha``): without it the classifier learns
+            from unlabelled rows only. 0 trains on the bound alone.
 
     References:
         Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
@@ -67,17 +79,22 @@ class ELBO(Objective):
         Approximate Inference in Deep Generative Models", ICML 2014.
         Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a
         Constrained Variational Framework", ICLR 2017.
+        Kingma, Rezende, Mohamed & Welling, "Semi-Supervised Learning with
+        Deep Generative Models", NeurIPS 2014.
     """
 
     needs_guide = True
 
-    def __init__(self, beta: float = 1.0, num_particles: int = 1, analytic_kl: bool = True):
-        if beta <= 0 or num_particles < 1:
-            raise ObjectiveError(f"elbo: beta must be > 0 and num_particles >= 1, got {beta}, {num_particles}")
+    def __init__(self, beta: float = 1.0, num_particles: int = 1, analytic_kl: bool = True, alpha: float = 0.0):
+        if beta <= 0 or num_particles < 1 or alpha < 0:
+            raise ObjectiveError(f"elbo: beta must be > 0, num_particles >= 1 and alpha >= 0, got {beta}, "
+                                 f"{num_particles}, {alpha}")
         self.beta, self.num_particles, self.analytic_kl = float(beta), int(num_particles), bool(analytic_kl)
+        self.alpha = float(alpha)
 
     def options(self) -> dict:
-        return {"beta": self.beta, "num_particles": self.num_particles, "analytic_kl": self.analytic_kl}
+        out = {"beta": self.beta, "num_particles": self.num_particles, "analytic_kl": self.analytic_kl}
+        return {**out, "alpha": self.alpha} if self.alpha else out
 
     def check(self, model, data_sites) -> None:
         if _chain_bound(model, data_sites):  # a diffusion chain: the forward process is its guide
@@ -94,8 +111,13 @@ class ELBO(Objective):
         For a diffusion chain (no guide) this is the chain's bound: every
         step summed, or while ``training`` one unbiased random step per row.
         """
+        return self._terms(lowered, params, batch, missing, rng, training)[:2]
+
+    def _terms(self, lowered, params, batch, missing, rng, training):
+        """``(rows, glob, supervised)``: :meth:`rows`, and the per-row ``log q(label | x)``
+        of labelled discrete guide sites (``None`` where there are none)."""
         if lowered.guide_steps is None:
-            return lowered.log_prob_rows(params, batch, missing=missing, training=rng if training else False)
+            return (*lowered.log_prob_rows(params, batch, missing=missing, training=rng if training else False), None)
         k = self.num_particles
         model, guide = lowered.particle_terms(params, batch, k, rng, missing)
         model_f, guide_f = list(model.factors), list(guide.factors)
@@ -106,13 +128,15 @@ class ELBO(Objective):
             model_f = [_scaled(f, self.beta) if f.name in latent or f.name.startswith("kl:") else f
                        for f in model_f]
             guide_f = [_scaled(f, self.beta) for f in guide_f]
-        logw, glob = lowered.reduce_particles(model_f, guide_f, model.enum_dims, model.sizes, k)
+        logw, glob = lowered.reduce_particles(model_f, guide_f, model.enum_dims, model.sizes, k, guide)
         ops = lowered.backend.ops
         rows = ops["reshape"](logw, tuple(logw.shape[1:])) if k == 1 else ops["mean"](logw, axis=0)
-        return rows, None if glob is None else ops["mean"](glob)
+        return rows, None if glob is None else ops["mean"](glob), lowered.supervised_rows(guide, model.sizes)
 
     def loss(self, lowered, params, batch, missing, n_total, rng):
-        rows, glob = self.rows(lowered, params, batch, missing, rng, training=True)
+        rows, glob, supervised = self._terms(lowered, params, batch, missing, rng, training=True)
+        if self.alpha and supervised is not None:
+            rows = rows + self.alpha * supervised
         return _negative_bound(lowered.backend.ops, rows, glob, n_total)
 
 
@@ -149,12 +173,14 @@ def _scaled(factor, beta):
 def _closed_form_kl(lowered, model, guide, model_f, guide_f):
     """Replaces ``log p(z) - log q(z)`` by ``-KL(q || p)`` for guide sites whose
     prior depends on no sampled or enumerated value (its batch shape lies
-    within the plates) and whose pair of families has a closed form."""
+    within the plates) and whose pair of families has a closed form. Not for
+    enumerated guide sites: their values are summed over already, and a
+    labelled row's term is its label's, not an expectation under ``q``."""
     backend, mpn = lowered.backend, lowered.max_plate_nesting
     for factor in list(guide_f):
         name = factor.name
         p, q = model.dists.get(name), guide.dists[name]
-        if p is None or len(backend.batch_shape(p)) > mpn:
+        if p is None or name in guide.enum_dims or len(backend.batch_shape(p)) > mpn:
             continue
         kl = backend.kl(q, p)
         if kl is None:
@@ -203,6 +229,12 @@ class IWAE(Objective):
         _check_guide_sites(self, model)
         row = row_plate(model.ir)
         for site in model.guide_ir.sites:
+            if self.dreg and FAMILIES[site.dist.family].enumerable:
+                raise ObjectiveError(
+                    f"iwae with dreg=True reweighs each particle's path through the guide, but guide site "
+                    f"{site.name!r} of model {model.name!r} is discrete ({site.dist.family}) and has no path; "
+                    f"use dreg=False (its values are then summed over exactly in each particle's weight)"
+                )
             if self.dreg and FAMILIES[site.dist.family].point_mass:
                 raise ObjectiveError(
                     f"iwae with dreg=True reweighs each particle's path through the guide, but guide site "

@@ -212,6 +212,10 @@ class Engine:
         with self._private_rng():
             return self.lowered.log_weights(params, data, k, self.backend.rng(seed), missing)[0]
 
+    def guide_log_probs(self, params, data, site):
+        with self._private_rng():
+            return self.lowered.guide_log_probs(params, data, site)
+
     def elbo_rows(self, objective, params, data, missing, seed):
         with self._private_rng():
             return objective.rows(self.lowered, params, data, missing, self.backend.rng(seed))[0]
@@ -642,6 +646,7 @@ class JaxEngine(Engine):
                 static_argnames=("n", "options")),
             "log_weights": jax.jit(lambda params, data, missing, k, key: lowered.log_weights(
                 params, data, k, self.backend.rng(key), missing)[0], static_argnames=("k",)),
+            "guide_log_probs": jax.jit(lowered.guide_log_probs, static_argnames=("site",)),
             "encode": jax.jit(lowered.encode),
             "decode": jax.jit(lowered.decode, static_argnames=("n",)),
         }
@@ -662,6 +667,9 @@ class JaxEngine(Engine):
         import jax
 
         return self._jitted["log_weights"](params, data, missing, k=int(k), key=jax.random.PRNGKey(seed))
+
+    def guide_log_probs(self, params, data, site):
+        return self._jitted["guide_log_probs"](params, data, site=site)
 
     def elbo_rows(self, objective, params, data, missing, seed):
         import jax

@@ -135,16 +135,19 @@ class Fitted:
     def posterior(self, site: str, data, k: int = 500, seed: int = 0) -> np.ndarray:
         """Per-row posterior probabilities ``p(site = c | data)``, shape ``(N, K)``.
 
-        Exact where every other latent is discrete (summed out). In a model
-        whose continuous latents have a guide (a conditional VAE's ``z``) and
-        whose guide does not draw ``site``, Bayes' rule over ``site``'s
-        values with each ``log p(data, site = c)`` importance-sampled by
-        :meth:`log_likelihood` (``k`` guide samples, the same draws for every
-        ``c``): an estimate, consistent as ``k`` grows.
+        Exact where every other latent is discrete (summed out). Where the
+        guide draws ``site`` (M2's classifier ``q(y | x)``), the guide's
+        ``q(site | data)``: the amortised approximation trained for it. In a
+        model whose continuous latents have a guide (a conditional VAE's
+        ``z``) and whose guide does not draw ``site``, Bayes' rule over
+        ``site``'s values with each ``log p(data, site = c)``
+        importance-sampled by :meth:`log_likelihood` (``k`` guide samples,
+        the same draws for every ``c``): an estimate, consistent as ``k``
+        grows. :meth:`posterior_method` says which of the three applies.
         """
         node = self.model.ir.by_name.get(site)
         lowered = self.engine.lowered
-        usable = sorted(lowered.enumerable)
+        usable = sorted(lowered.enumerable | {s.name for s in lowered.discrete_guide_sites})
         hint = f"posterior() answers for the discrete latent sites {usable}" if usable else \
             f"model {self.model.name!r} has no discrete latent site to ask about"
         if node is None or node.kind != "sample":
@@ -152,11 +155,17 @@ class Fitted:
             what = f"is a {node.kind}, not a site" if node is not None else "is not a site"
             raise SiteError(f"posterior({site!r}): model {self.model.name!r} has no site {site!r} "
                             f"(it {what}; its sites are {sites}); {hint}")
-        if site not in lowered.enumerable:
+        method = self.posterior_method(site)
+        if method is None:
             what = "observed" if node.observed else f"a continuous latent ({node.dist.family})"
             raise SiteError(f"posterior({site!r}): {site!r} is {what}; {hint}")
         data = {key: v for key, v in as_data(self.model, data).items() if key != site}
-        if self._guided(site):
+        if method == "guide":
+            batch, missing = self._prepare(data)
+            with self._no_grad():
+                lq = self._np(self.engine.guide_log_probs(self.engine.params_in(self.params), batch, site))
+            return softmax(lq, axis=-1)
+        if method == "importance":
             return self._importance_posterior(node, data, k, seed)
         batch, missing = self._prepare(data)
         with self._no_grad():
@@ -164,11 +173,19 @@ class Fitted:
         joint = self._np(joint)
         return softmax(joint, axis=-1)
 
-    def _guided(self, site: str) -> bool:
-        """Whether ``site``'s posterior needs the guide: continuous latents it draws, not ``site``."""
+    def posterior_method(self, site: str) -> str | None:
+        """How :meth:`posterior` answers for ``site``: ``"exact"`` (every other
+        latent summed out), ``"guide"`` (the guide's ``q(site | data)``),
+        ``"importance"`` (Bayes' rule, importance-sampled), or ``None`` (it
+        cannot: ``site`` is observed or continuous)."""
         guide = self.model.guide_ir
-        return guide is not None and site not in {s.name for s in guide.sites} and any(
-            not FAMILIES[s.dist.family].enumerable for s in guide.sites)
+        guided = {s.name for s in guide.sites} if guide is not None else set()
+        if site in guided:
+            return "guide" if FAMILIES[guide[site].dist.family].enumerable else None
+        if site not in self.engine.lowered.enumerable:
+            return None
+        continuous = guide is not None and any(not FAMILIES[s.dist.family].enumerable for s in guide.sites)
+        return "importance" if continuous else "exact"
 
     def _importance_posterior(self, node, data, k, seed):
         size = support_size(self.model.ir, node)
@@ -213,7 +230,8 @@ class Fitted:
                                   f"a denoising autoencoder), but model {self.model.name!r} has neither")
             for site in chains:
                 options = FAMILIES[site.dist.family].check_query(site.dist, options)
-        clamped = given_values(self.model.ir, given, int(n)) if given else None
+        needs = given or self.model.ir.covariates  # covariates are required, given or not
+        clamped = given_values(self.model.ir, given or {}, int(n)) if needs else None
         with self._no_grad():
             values = eng.sample(eng.params_in(self.params), int(n), seed, options,
                                 given=eng.put_data(clamped) if clamped else None)
@@ -250,11 +268,13 @@ class Fitted:
                 out.append(self._np(fn(batch, missing)))
         return np.concatenate(out, axis=-1)
 
-    def elbo(self, data, num_particles: int = 1, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
-        """Per-row ELBO estimate (closed-form KL where available)."""
+    def elbo(self, data, num_particles: int = 1, seed: int = 0, batch_size: int = 1000,
+             analytic_kl: bool = True) -> np.ndarray:
+        """Per-row ELBO estimate (closed-form KL where available, unless ``analytic_kl=False``).
+        Discrete guide sites are summed over exactly; rows whose data give them use the label."""
         from .elbo import ELBO
 
-        objective = ELBO(num_particles=num_particles)
+        objective = ELBO(num_particles=num_particles, analytic_kl=analytic_kl)
         objective.check(self.model, [s.name for s in self.model.ir.observed])
         params = self.engine.params_in(self.params)
         return self._rows_in_batches(

@@ -10,12 +10,12 @@ from .dae import dae
 from .diffusion import ddpm
 from .flows import glow, iaf, maf, nice, realnvp
 from .gan import gan
-from .latent import factor_analysis, gmvae, vae, vqvae
+from .latent import factor_analysis, gmvae, ssvae, vae, vqvae
 from .mixtures import bernoulli_mixture, gmm
 from .naive_bayes import naive_bayes
 
 __all__ = ["naive_bayes", "gmm", "bernoulli_mixture", "fvsbn", "nade", "made", "rnade",
-           "vae", "gmvae", "vqvae", "factor_analysis", "nice", "realnvp", "maf", "iaf", "glow", "gan", "ddpm",
+           "vae", "ssvae", "gmvae", "vqvae", "factor_analysis", "nice", "realnvp", "maf", "iaf", "glow", "gan", "ddpm",
            "dae", "ZOO"]
 
 # name -> factory, in the order of DESIGN §2

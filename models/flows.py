@@ -7,13 +7,23 @@ change of variables. For real vectors the flow models ``x`` directly; with
 models their uniform dequantisation on the unit cube, through a final
 :class:`gendsl.transforms.Sigmoid` (RealNVP's logit pre-processing, run
 backwards), so ``log_prob`` is the usual dequantised bound.
+
+``classes=K`` on :func:`realnvp`, :func:`maf` and :func:`glow` makes the
+flow class-conditional: a label ``y ~ Categorical(softmax(y_logits))`` (a
+learned prior) whose one-hot vector every coupling MLP or MADE reads beside
+its inputs, so ``p(x | y = c)`` is an exact density for each class. Data are
+``{"x": ..., "y": ...}``; ``fit.sample(n, given={"y": c})`` draws class ``c``
+and ``fit.posterior("y", {"x": X})`` is Bayes' rule, exactly (``y`` summed
+out by enumeration).
 """
 
 from __future__ import annotations
 
 import gendsl as gd
-from gendsl import dist
+from gendsl import dist, ops
 from gendsl import transforms as T
+
+from .latent import _classes
 
 __all__ = ["nice", "realnvp", "maf", "iaf", "glow", "FLOW_FIT_DEFAULTS"]
 
@@ -25,16 +35,21 @@ __all__ = ["nice", "realnvp", "maf", "iaf", "glow", "FLOW_FIT_DEFAULTS"]
 FLOW_FIT_DEFAULTS = {"lr": 2e-3, "batch_size": 256, "lr_schedule": "cosine"}
 
 
-def _observe(x_dim, layers, base="normal", levels=None, alpha=0.05):
+def _observe(x_dim, layers, base="normal", levels=None, alpha=0.05, classes=0):
+    """The flow's site ``x`` in the row plate (after a label ``y`` whose one-hot
+    vector conditions the layers, with ``classes``)."""
     if base == "logistic":
         prior = dist.Logistic(0.0, 1.0).expand([x_dim]).to_event(1)
     else:
         prior = dist.Normal(0.0, 1.0).expand([x_dim]).to_event(1)
-    if levels is None:
-        flow = dist.TransformedDistribution(prior, layers)
-    else:
-        flow = dist.Dequantized(dist.TransformedDistribution(prior, [*layers, T.Sigmoid(x_dim, alpha)]), levels)
+    y_logits = gd.param("y_logits", (classes,), init=0.0) if classes else None
     with gd.plate("data"):
+        context = ops.one_hot(gd.sample("y", dist.Categorical(logits=y_logits)), classes) if classes else None
+        if levels is None:
+            flow = dist.TransformedDistribution(prior, layers, context=context)
+        else:
+            flow = dist.Dequantized(dist.TransformedDistribution(prior, [*layers, T.Sigmoid(x_dim, alpha)],
+                                                                 context=context), levels)
         gd.observe("x", flow)
 
 
@@ -83,40 +98,46 @@ def _normalised(chain, x_dim, batch_norm):
 
 
 @gd.model
-def realnvp(x_dim=2, hidden=(64, 64), layers=6, levels=None, alpha=0.05, batch_norm=False):
+def realnvp(x_dim=2, hidden=(64, 64), layers=6, levels=None, alpha=0.05, batch_norm=False, classes=None):
     """RealNVP: affine couplings on alternating coordinates, a standard
     normal base.
 
     Args: as :func:`nice`; ``batch_norm=True`` adds a
-    :class:`gendsl.transforms.BatchNorm` after each coupling, as the paper does.
+    :class:`gendsl.transforms.BatchNorm` after each coupling, as the paper does;
+    ``classes=K`` makes it class-conditional (see the module's docstring):
+    each coupling's MLP reads ``(x_A, one_hot(y))``.
 
     Default objective: ``mle``; fit defaults :data:`FLOW_FIT_DEFAULTS`.
 
     References:
         Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017.
     """
-    chain = [T.AffineCoupling(f"coupling{i}", x_dim, hidden, parity=i % 2) for i in range(_check_layers(layers))]
-    _observe(x_dim, _normalised(chain, x_dim, batch_norm), "normal", levels, alpha)
+    k = _classes(classes)
+    chain = [T.AffineCoupling(f"coupling{i}", x_dim, hidden, parity=i % 2, context=k)
+             for i in range(_check_layers(layers))]
+    _observe(x_dim, _normalised(chain, x_dim, batch_norm), "normal", levels, alpha, k)
 
 
-def _autoregressive(cls, x_dim, hidden, layers):
+def _autoregressive(cls, x_dim, hidden, layers, context=0):
     chain = []
     for i in range(_check_layers(layers)):
         if i:
             chain.append(T.Reverse(x_dim))  # each layer sees the previous one's ordering reversed
-        chain.append(cls(f"layer{i}", x_dim, hidden, seed=i))
+        chain.append(cls(f"layer{i}", x_dim, hidden, seed=i, context=context))
     return chain
 
 
 @gd.model
-def maf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05, batch_norm=False):
+def maf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05, batch_norm=False, classes=None):
     """Masked autoregressive flow: MADE-parametrised affine autoregressive
     layers with reversed orderings between them; the density is one pass per
     layer, sampling ``x_dim`` passes.
 
     Args: as :func:`nice` (``hidden``: each MADE's hidden widths);
     ``batch_norm=True`` adds a :class:`gendsl.transforms.BatchNorm` after each
-    MADE layer (the paper's "MAF with batch norm").
+    MADE layer (the paper's "MAF with batch norm"); ``classes=K`` makes it the
+    paper's conditional MAF (see the module's docstring): ``one_hot(y)``
+    reaches every unit of each MADE's first layer, unmasked.
 
     Default objective: ``mle``; fit defaults :data:`FLOW_FIT_DEFAULTS`.
 
@@ -124,8 +145,9 @@ def maf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05, batch_norm=
         Papamakarios, Pavlakou & Murray, "Masked Autoregressive Flow for
         Density Estimation", NeurIPS 2017.
     """
-    chain = _autoregressive(T.MaskedAutoregressive, x_dim, hidden, layers)
-    _observe(x_dim, _normalised(chain, x_dim, batch_norm), "normal", levels, alpha)
+    k = _classes(classes)
+    chain = _autoregressive(T.MaskedAutoregressive, x_dim, hidden, layers, k)
+    _observe(x_dim, _normalised(chain, x_dim, batch_norm), "normal", levels, alpha, k)
 
 
 @gd.model
@@ -146,13 +168,15 @@ def iaf(x_dim=2, hidden=(64, 64), layers=5, levels=None, alpha=0.05):
 
 
 @gd.model
-def glow(x_dim=2, hidden=(64, 64), layers=8, levels=None, alpha=0.05):
+def glow(x_dim=2, hidden=(64, 64), layers=8, levels=None, alpha=0.05, classes=None):
     """A Glow-style flow for vectors: each step is actnorm, an invertible
     linear mixing in LU form (Glow's 1x1 convolution over the vector's
     coordinates) and an affine coupling. No multi-scale squeezing.
 
     Args: as :func:`nice` (``layers``: flow steps; 8, where 4 fell short
-    of an 8-component GMM on the moons).
+    of an 8-component GMM on the moons); ``classes=K`` makes it
+    class-conditional (see the module's docstring): each coupling's MLP
+    reads ``one_hot(y)`` too (actnorm and the mixing stay unconditional).
 
     Default objective: ``mle``; fit defaults :data:`FLOW_FIT_DEFAULTS`.
 
@@ -160,11 +184,12 @@ def glow(x_dim=2, hidden=(64, 64), layers=8, levels=None, alpha=0.05):
         Kingma & Dhariwal, "Glow: Generative Flow with Invertible 1x1
         Convolutions", NeurIPS 2018.
     """
+    k = _classes(classes)
     chain = []
     for i in range(_check_layers(layers)):
         chain += [T.ActNorm(f"actnorm{i}", x_dim), T.InvertibleLinear(f"mix{i}", x_dim, seed=i),
-                  T.AffineCoupling(f"coupling{i}", x_dim, hidden, parity=i % 2)]
-    _observe(x_dim, chain, "normal", levels, alpha)
+                  T.AffineCoupling(f"coupling{i}", x_dim, hidden, parity=i % 2, context=k)]
+    _observe(x_dim, chain, "normal", levels, alpha, k)
 
 
 for _factory in (nice, realnvp, maf, iaf, glow):

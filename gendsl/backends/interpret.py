@@ -250,6 +250,7 @@ def _lower_deterministic(node: ir.Deterministic, backend):
 
 LOWER: dict[type, Callable] = {
     ir.Input: _lower_input,
+    ir.Covariate: _lower_input,
     ir.Param: _lower_param,
     ir.Net: _lower_net,
     ir.Op: _lower_op,

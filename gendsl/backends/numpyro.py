@@ -139,10 +139,14 @@ class JaxBijection(ndist.transforms.Transform):
     domain = ncons.real_vector
     codomain = ncons.real_vector
 
-    def __init__(self, spec, params: dict, prefix: str = ""):
-        self.spec, self.params, self.prefix = spec, params, prefix
-        self._impl = flows.bijection(BACKEND, spec, params, prefix)
+    def __init__(self, spec, params: dict, prefix: str = "", context=None):
+        self.spec, self.params, self.prefix, self.context = spec, params, prefix, context
+        self._impl = flows.bijection(BACKEND, spec, params, prefix, context)
         self._log_det = None
+
+    def condition(self, context):
+        """The transform given ``context`` (a conditional flow's one-hot label)."""
+        return JaxBijection(self.spec, self.params, self.prefix, context)
 
     def __call__(self, x):
         y, ld = self._impl.forward(x)
@@ -161,11 +165,11 @@ class JaxBijection(ndist.transforms.Transform):
         return self._impl.log_det(x, y)
 
     def tree_flatten(self):
-        return (self.params,), (self.spec, self.prefix)
+        return (self.params, self.context), (self.spec, self.prefix)
 
     @classmethod
     def tree_unflatten(cls, aux_data, children):
-        return cls(aux_data[0], children[0], aux_data[1])
+        return cls(aux_data[0], children[0], aux_data[1], children[1])
 
 
 def _permute(spec):

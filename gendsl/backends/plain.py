@@ -5,7 +5,8 @@ its library: parameters are ``param`` sites initialised from
 ``model.init_params(seed)``, networks are registered with the library, sample
 sites run inside their plates, and discrete latents the guide does not cover
 are marked ``infer={"enumerate": "parallel"}`` so the library's
-``TraceEnum_ELBO`` sums them out. A backend supplies only a :class:`PPL`: the
+``TraceEnum_ELBO`` sums them out; so are the guide's discrete sites (M2's
+``q(y | x)``), which ``TraceEnum_ELBO`` then sums over under ``q``. A backend supplies only a :class:`PPL`: the
 five primitives that differ between the libraries.
 """
 
@@ -49,18 +50,19 @@ def compile_plain(backend, ppl: PPL, model, seed: int = 0):
     params = [p for prog in programs for p in prog.params]
     nets = {n.name: ppl.network(n, init) for prog in programs for n in prog.nets}
 
-    def program(steps):
+    def program(steps, enumerable):
         def fn(data=None, size=None):
             data = ppl.data(data or {})
             handler = _Handler(model, data, nets, ppl)
             ctx = Context(env={}, sizes=lowered.sizes(data, size), params={p.name: ppl.param(p, init) for p in params},
-                          handler=handler, dtype=ppl.like, enumerable=lowered.enumerable)
+                          handler=handler, dtype=ppl.like, enumerable=enumerable)
             run(steps, ctx)
             return {k: v for k, v in ctx.env.items() if not k.startswith("%")}
         return fn
 
-    model_fn = program(lowered.steps)
-    guide_fn = program(lowered.guide_steps) if lowered.guide_steps is not None else (lambda data=None, size=None: None)
+    model_fn = program(lowered.steps, lowered.enumerable)
+    guide_fn = (program(lowered.guide_steps, frozenset(s.name for s in lowered.discrete_guide_sites))
+                if lowered.guide_steps is not None else (lambda data=None, size=None: None))
     model_fn.__name__, guide_fn.__name__ = model.name, f"{model.name}_guide"
     return model_fn, guide_fn
 

@@ -8,6 +8,9 @@ than the arithmetic (no trace data structures, no host synchronisation).
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 from ..dist import FAMILIES
@@ -92,20 +95,22 @@ class Lowered:
 
     # -- scoring ------------------------------------------------------------------------------
     def score(self, params: dict, data: dict, latents=None, missing=None, dtype=None,
-              particles: bool = False, training=False) -> ScoreHandler:
+              particles: bool = False, training=False, enum_offset: int = 0) -> ScoreHandler:
         """Runs the model once, scoring ``data`` (and ``latents``).
 
         Args:
             missing: site -> boolean backend array, True where observed; the
                 site's missing entries are marginalised (masked elementwise).
             training: ``False``, or a training step's random stream.
+            enum_offset: enumeration axes already taken (by a guide's
+                enumerated sites): the model's own start left of them.
         """
         elementwise = {}
         for name, observed in (missing or {}).items():
             node = self.program[name]
             elementwise[name] = (lower_dist(node.dist, self.backend, skip_to_event=True),
                                  observed, node.dist.reinterpreted)
-        first_enum = -(self.max_plate_nesting + 1 + int(particles))
+        first_enum = -(self.max_plate_nesting + 1 + int(particles) + enum_offset)
         handler = ScoreHandler(self.backend, data, latents, first_enum, elementwise)
         ctx = self.context(params, data, handler, dtype=dtype)
         ctx.training = training
@@ -177,29 +182,65 @@ class Lowered:
         return self.backend.broadcast_to(mean, (n,) + tuple(node.event_shape))
 
     # -- guides and importance weights ---------------------------------------------------------
-    def run_guide(self, params, data, k: int, rng) -> GuideHandler:
-        """Draws ``k`` particles from the guide for each row of ``data``."""
+    def run_guide(self, params, data, k: int, rng, missing=None) -> GuideHandler:
+        """Draws ``k`` particles from the guide for each row of ``data``
+        (discrete guide sites enumerated; their labels, where ``data`` has
+        them, taken as given: see :class:`GuideHandler`)."""
         if self.guide_steps is None:
             raise ModelError(f"model {self.program.name!r} has no guide; attach one with @{self.program.name}.guide")
         inputs = {name: data[name] for name in self.model.guide_ir.inputs}
-        handler = GuideHandler(self.backend, rng, inputs, k, self.max_plate_nesting)
+        labels = {s.name: data[s.name] for s in self.discrete_guide_sites if s.name in data}
+        observed = {name: (missing or {})[name] for name in labels if name in (missing or {})}
+        handler = GuideHandler(self.backend, rng, inputs, k, self.max_plate_nesting, labels, observed)
         ctx = self.context(params, data, handler)
         run(self.guide_steps, ctx)
         handler.sizes = ctx.sizes
         return handler
 
+    def guide_log_probs(self, params, data, site: str):
+        """``log q(site = c | data)`` of a discrete guide site, shape ``(N, K)``
+        (the guide's classifier; sites before it drawn once)."""
+        data = {name: v for name, v in data.items() if name != site}
+        guide = self.run_guide(params, data, 1, self.backend.rng(0))
+        dim = guide.enum_dims[site]
+        lp = next(f.log_prob for f in guide.factors if f.name == site)
+        rank = -dim
+        k = guide.values[site].shape[0]
+        axes = [self.program.plates[self.row], ir.Plate("__values__", k, dim)]
+        return self._on_axes(_padded(self.backend.ops, lp, rank), rank, axes, (guide.sizes[self.row], k))
+
+    @property
+    def discrete_guide_sites(self) -> tuple:
+        """The guide's discrete sites (enumerated when guided)."""
+        guide = self.model.guide_ir
+        return () if guide is None else tuple(s for s in guide.sites if FAMILIES[s.dist.family].enumerable)
+
     def particle_terms(self, params, data, k: int, rng, missing=None):
         """Scores ``k`` guide particles per row under model and guide.
 
         Returns:
-            ``(model, guide)`` handlers; their factors carry the particle axis.
+            ``(model, guide)`` handlers; their factors carry the particle axis
+            (and the axes of enumerated guide sites, left of it).
         """
-        guide = self.run_guide(params, data, k, rng)
-        model = self.score(params, data, latents=guide.values, missing=missing, particles=True)
+        guide = self.run_guide(params, data, k, rng, missing)
+        if guide.enum_dims:  # their values come from the guide, labels and all
+            data = {name: v for name, v in data.items() if name not in guide.enum_dims}
+            missing = {name: v for name, v in (missing or {}).items() if name not in guide.enum_dims}
+        model = self.score(params, data, latents=guide.values, missing=missing, particles=True,
+                           enum_offset=len(guide.enum_dims))
         return model, guide
 
-    def reduce_particles(self, model_factors, guide_factors, enum_dims, sizes, k: int):
+    def reduce_particles(self, model_factors, guide_factors, enum_dims, sizes, k: int, guide=None,
+                         expectation=True):
         """Per-particle ``log p(x, z) - log q(z | x)``, enumerated latents summed out.
+
+        With enumerated guide sites (``guide``'s ``enum_dims``) each value
+        ``c`` of them gets its own term, and they are combined per row: with
+        ``expectation``, ``sum_c q(c | x) [log p(x, c, z_c) - log q(z_c, c | x)]``
+        (the ELBO's ``E_q``, exact over ``c``); without, ``log sum_c p(x, c,
+        z_c) / q(z_c | x, c)``, the stratified importance weight (unbiased for
+        ``p(x)``; ``log q(c | x)`` drops out). A labelled row keeps its
+        label's term only.
 
         Returns:
             ``(rows, glob)``: the terms inside the row plate, shape ``(k, N)``,
@@ -211,20 +252,51 @@ class Lowered:
         particle = ir.Plate("__particles__", k, -(mpn + 1))
         plates = {**self.program.plates, particle.name: particle}
         sizes = {**sizes, particle.name: k}
-        rank = mpn + 1 + len(enum_dims)
+        guide_enum = dict(guide.enum_dims) if guide is not None else {}
+        rank = mpn + 1 + len(guide_enum) + len(enum_dims)
         enum_vars = {v: (d, self.program[v].plates + (particle.name,)) for v, d in enum_dims.items()}
+        enum_vars.update({v: (d, self.model.guide_ir[v].plates + (particle.name,)) for v, d in guide_enum.items()})
         factors = [(f.name, f.log_prob, tuple(f.plates) + (particle.name,)) for f in model_factors]
-        factors += [(f.name, -f.log_prob, tuple(f.plates) + (particle.name,)) for f in guide_factors]
+        factors += [(f.name, -f.log_prob, tuple(f.plates) + (particle.name,)) for f in guide_factors
+                    if expectation or f.name not in guide_enum]
         in_rows = [f for f in factors if self.row is None or self.row in f[2]]
         outside = [f for f in factors if self.row is not None and self.row not in f[2]]
         n = sizes[self.row] if self.row else 1
         target = (self.row, particle.name) if self.row else (particle.name,)
-        rows, _ = eliminate(self.backend, in_rows, enum_vars, plates, sizes, target, rank)
+        rows, _ = eliminate(self.backend, in_rows, enum_vars, plates, sizes, target, rank, keep=tuple(guide_enum))
+        if guide_enum:
+            rows = self._over_guide_values(rows, guide, rank, expectation)
         rows = self._on_axes(rows, rank, [particle] + ([plates[self.row]] if self.row else []), (k, n))
         if not outside:
             return rows, None
         glob, _ = eliminate(self.backend, outside, enum_vars, plates, sizes, (particle.name,), rank)
         return rows, self._on_axes(glob, rank, [particle], (k,))
+
+    def supervised_rows(self, guide, sizes):
+        """Per row, ``log q(label | x)`` of the discrete guide sites the row's data
+        label (0 on unlabelled rows), shape ``(N,)``; ``None`` without labels."""
+        if guide is None or not guide.supervised or self.row is None:
+            return None
+        ops, mpn = self.backend.ops, self.max_plate_nesting
+        total = _padded(ops, functools.reduce(operator.add, [f.log_prob for f in guide.supervised]), mpn)
+        if total.ndim > mpn:  # a label's q given particles of the sites before it: their average
+            total = ops["mean"](total, axis=tuple(range(total.ndim - mpn)))
+        return self._on_axes(total, mpn, [self.program.plates[self.row]], (sizes[self.row],))
+
+    def _over_guide_values(self, rows, guide, rank, expectation):
+        """Combines the per-value terms of enumerated guide sites (see :meth:`reduce_particles`)."""
+        ops = self.backend.ops
+        axes = tuple(rank + d for d in guide.enum_dims.values())
+        log_w = 0.0
+        for f in guide.ruled_out:
+            log_w = log_w + f.log_prob
+        if not expectation:
+            return ops["logsumexp"](rows + _padded(ops, log_w, rank), axis=axes, keepdims=True)
+        for f in guide.factors:  # q's own log-probs (guide_factors may be rescaled)
+            if f.name in guide.enum_dims:
+                log_w = log_w + f.log_prob
+        # a ruled-out value weighs exp(-inf) = 0 and its term is finite: no nan
+        return ops["sum"](ops["exp"](_padded(ops, log_w, rank)) * rows, axis=axes, keepdims=True)
 
     def _on_axes(self, tensor, rank, axes_plates, shape):
         """Moves the given plates' axes last, drops the size-1 rest: ``shape``."""
@@ -252,7 +324,8 @@ class Lowered:
     def log_weights(self, params, data, k: int, rng, missing=None):
         """Importance log-weights ``log p(x, z_i) - log q(z_i | x)``, shape ``(k, N)``."""
         model, guide = self.particle_terms(params, data, k, rng, missing)
-        return self.reduce_particles(model.factors, guide.factors, model.enum_dims, model.sizes, k)
+        return self.reduce_particles(model.factors, guide.factors, model.enum_dims, model.sizes, k, guide,
+                                     expectation=False)
 
     @property
     def coded_sites(self) -> tuple:
@@ -371,13 +444,18 @@ class Lowered:
         Returns:
             site -> boolean NumPy mask (True where observed) for sites with NaN.
         """
-        program, sites = self.program, {s.name: s for s in self.program.sites}
+        program, sites = self.program, {s.name: s for s in self.program.sites + self.program.covariates}
         for name in data:
             if name not in sites:
+                covariates = f" and covariates {[c.name for c in program.covariates]}" if program.covariates else ""
                 raise DataError(
                     f"data has key {name!r} but model {program.name!r} has no site of that name; "
-                    f"its sites are {sorted(sites)}"
+                    f"its sites are {sorted(s.name for s in program.sites)}{covariates}"
                 )
+        needed = [c.name for c in program.covariates if c.name not in data]
+        if needed:
+            raise DataError(f"model {program.name!r} takes covariate(s) {needed} (gd.covariate): every query needs "
+                            f"their data, one row per row of the other sites; pass them in the data dict")
         if require_observed:
             missing_sites = [s.name for s in program.observed if s.name not in data]
             if missing_sites:
@@ -386,6 +464,9 @@ class Lowered:
         masks = {}
         for name, value in data.items():
             node = sites[name]
+            if isinstance(node, ir.Covariate):
+                rows = self._check_covariate(node, value, rows)
+                continue
             if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
                 raise non_numeric_data(name, value.dtype, family=node.dist.family)
             shape = _expected_shape(node, value)
@@ -404,6 +485,22 @@ class Lowered:
                 masks[name] = self._missing(node, value)
         return masks
 
+    def _check_covariate(self, node, value, rows):
+        """Checks a covariate's data (shape, no NaN); returns the rows seen so far."""
+        shape = _expected_shape(node, value)
+        if tuple(value.shape) != shape:
+            raise DataError(f"data for covariate {node.name!r} has shape {tuple(value.shape)} but its shape is "
+                            f"{format_shape(node.shape)} (rows first, then {format_shape(node.event_shape)} per row)")
+        if np.issubdtype(value.dtype, np.floating) and np.isnan(value).any():
+            raise DataError(f"covariate {node.name!r} has missing values (NaN); a covariate is not modelled, so "
+                            f"gendsl cannot marginalise it: impute or drop those rows")
+        if self.row in node.plates:
+            n = value.shape[len(value.shape) - len(node.event_shape) + self.program.plates[self.row].dim]
+            if rows is not None and n != rows:
+                raise DataError(f"data sites disagree on the number of rows ({rows} vs {n} for {node.name!r})")
+            rows = n
+        return rows
+
     def _missing(self, node, value):
         family = FAMILIES[node.dist.family]
         if family.missing is not None:
@@ -418,6 +515,12 @@ class Lowered:
         observed = ~np.isnan(value)
         value[~observed] = _FILL.get(family.support, 0.0)
         return observed
+
+
+def _padded(ops, x, rank):
+    if not hasattr(x, "ndim"):  # a plain 0.0: no term
+        return x
+    return ops["reshape"](x, (1,) * (rank - x.ndim) + tuple(x.shape)) if x.ndim < rank else x
 
 
 def _expected_shape(node, value) -> tuple:

@@ -239,15 +239,20 @@ class _BijectionCalls:
 
 class TorchBijection(_BijectionCalls, torch.distributions.Transform):
     """A ``gendsl.transforms`` spec with given weights ``params[prefix + key]``
-    as a ``torch.distributions.Transform`` (gendsl's training path)."""
+    (and, for a conditional one, its ``context``) as a
+    ``torch.distributions.Transform`` (gendsl's training path)."""
 
-    def __init__(self, spec, params: dict, prefix: str = ""):
+    def __init__(self, spec, params: dict, prefix: str = "", context=None):
         super().__init__(cache_size=1)
-        self.spec = spec
-        self._impl = flows.bijection(BACKEND, spec, params, prefix)
+        self.spec, self._params, self._prefix = spec, params, prefix
+        self._impl = flows.bijection(BACKEND, spec, params, prefix, context)
 
     def _bijection(self):
         return self._impl
+
+    def condition(self, context):
+        """The transform given ``context`` (Pyro's ``ConditionalTransform.condition``)."""
+        return TorchBijection(self.spec, self._params, self._prefix, context)
 
 
 class TorchBijector(_BijectionCalls, pdist.TransformModule):
@@ -262,6 +267,10 @@ class TorchBijector(_BijectionCalls, pdist.TransformModule):
 
     def _bijection(self):
         return flows.bijection(BACKEND, self.spec, dict(self.named_parameters()), "")
+
+    def condition(self, context):
+        """The transform given ``context``, over this module's parameters."""
+        return TorchBijection(self.spec, dict(self.named_parameters()), "", context)
 
 
 def _permute(spec):

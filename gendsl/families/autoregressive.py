@@ -41,8 +41,11 @@ def _const(backend, key, value, like):
     return out
 
 
-def made_forward(backend, spec: MADE, params: dict, prefix: str):
-    """``forward(x, mask=None)``: the masked MLP; ``mask`` indexes the mask set."""
+def made_forward(backend, spec: MADE, params: dict, prefix: str, context_weight=None):
+    """``forward(x, mask=None, context=None)``: the masked MLP; ``mask`` indexes
+    the mask set. ``context`` ``(..., c)`` (with ``context_weight`` ``(width, c)``)
+    is added, unmasked, to the first layer: a conditional MADE, every unit
+    depending on it (its batch axes broadcast with those of ``x``)."""
     ops, act = backend.ops, backend.activations[spec.activation]
     n = len(spec.hidden) + 1
     layers = [(params[f"{prefix}{i}.weight"], params[f"{prefix}{i}.bias"]) for i in range(n)]
@@ -53,11 +56,13 @@ def made_forward(backend, spec: MADE, params: dict, prefix: str):
         w_direct = params[prefix + "direct.weight"]
         m_direct = _const(backend, (spec, "direct"), spec.direct_masks(), like)
 
-    def forward(x, mask=None):
+    def forward(x, mask=None, context=None):
         m = 0 if mask is None else mask
         inputs = x
         for i, (w, b) in enumerate(layers):
             x = ops["linear"](x, w * ops["take0"](masks[i], m), b)
+            if i == 0 and context is not None:
+                x = x + ops["matmul"](context, ops["transpose"](context_weight))
             if i < n - 1:
                 x = act(x)
         if spec.direct:

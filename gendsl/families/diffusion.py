@@ -24,6 +24,7 @@ References:
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -36,11 +37,11 @@ from ..dist._families import Family, register_family
 from ..errors import ModelError
 from ..nn import TimeMLP, TimeNet, TimeUNet
 from ..shapes import format_shape
-from ..trace import _STACK, current
-from ._base import Implementation, Support
+from ..trace import _STACK, arg_dtype, arg_shape, as_arg, current
+from ._base import Implementation, Support, broadcast
 
-__all__ = ["Diffusion", "SCHEDULES", "Schedule", "betas_for", "schedule_arrays", "FORWARDS", "forward_for", "Chain",
-           "check_options"]
+__all__ = ["Diffusion", "SCHEDULES", "Schedule", "Labels", "betas_for", "schedule_arrays", "FORWARDS", "forward_for",
+           "Chain", "check_options", "guided"]
 
 # -- schedules (NumPy, float64) ---------------------------------------------------------------
 
@@ -102,6 +103,26 @@ class Schedule:
         return f"Schedule({self.kind!r}, steps={self.steps}, betas {self.betas[0]:.3g}..{self.betas[-1]:.3g})"
 
 
+@dataclass(frozen=True)
+class Labels:
+    """How a class-conditional chain treats its label, as an IR argument.
+
+    Attributes:
+        classes: ``K``, the labels ``0..K-1`` (the noise network's ``K + 1``-th
+            embedding row is the "no label" token).
+        dropout: the probability that ``denoising`` trains a row with the
+            "no label" token instead of its label (Ho & Salimans 2021), so one
+            network learns both the conditional and the unconditional noise
+            that classifier-free guidance combines.
+    """
+
+    classes: int
+    dropout: float = 0.1
+
+    def label(self) -> str:
+        return f"label y of {self.classes} classes, dropout {self.dropout:g} (classifier-free guidance)"
+
+
 def schedule_arrays(betas) -> dict:
     """Every per-step constant of the chain, float64 NumPy arrays of length T."""
     betas = np.asarray(betas, dtype=np.float64)
@@ -150,16 +171,29 @@ def fourier_features(backend, x, levels: int, like):
     return ops["concatenate"](x, ops["sin"](args), ops["cos"](args), axis=-1)
 
 
+def _with_label(backend, spec, p, emb, y):
+    """The step embedding plus the label's (``y``: integer labels, or ``None``
+    for the "no label" token); ``emb`` itself for an unconditional network."""
+    if not spec.classes:
+        if y is not None:
+            raise ModelError(f"network {spec.name!r} takes no label (it was built without classes=); build it "
+                             f"with classes=K for a class-conditional chain")
+        return emb
+    return emb + backend.ops["take0"](p["label.weight"], spec.null_label if y is None else y)
+
+
 def time_mlp_forward(backend, spec: TimeMLP, params: dict, prefix: str):
-    """``forward(x, t)`` of an ``nn.TimeMLP``; ``t`` holds a step per row, or is a scalar step for all."""
+    """``forward(x, t, y=None)`` of an ``nn.TimeMLP``; ``t`` holds a step per row,
+    or is a scalar step for all; ``y`` a label per row (a class-conditional
+    network; ``None``: the "no label" token)."""
     ops, act = backend.ops, backend.activations[spec.activation]
     p = {k: params[prefix + k] for k in spec.param_shapes()}
     n = len(spec.hidden)
 
-    def forward(x, t):
+    def forward(x, t, y=None):
         like = backend.like(p["time.weight"])
         emb = time_embedding(backend, t, spec.time_dim, like)
-        emb = act(ops["linear"](emb, p["time.weight"], p["time.bias"]))
+        emb = _with_label(backend, spec, p, act(ops["linear"](emb, p["time.weight"], p["time.bias"])), y)
         h = fourier_features(backend, x, spec.fourier, like) if spec.fourier else x
         for i in range(n):
             h = act(ops["linear"](h, p[f"{i}.weight"], p[f"{i}.bias"]) + ops["matmul"](
@@ -170,7 +204,7 @@ def time_mlp_forward(backend, spec: TimeMLP, params: dict, prefix: str):
 
 
 def time_unet_forward(backend, spec: TimeUNet, params: dict, prefix: str):
-    """``forward(x, t)`` of an ``nn.TimeUNet`` (flat rows in and out)."""
+    """``forward(x, t, y=None)`` of an ``nn.TimeUNet`` (flat rows in and out; ``y`` as for the TimeMLP)."""
     ops, act = backend.ops, backend.activations[spec.activation]
     p = {k: params[prefix + k] for k in spec.param_shapes()}
     c_in, height, width = spec.image_shape
@@ -195,13 +229,15 @@ def time_unet_forward(backend, spec: TimeUNet, params: dict, prefix: str):
         h = backend.broadcast_to(ops["reshape"](h, (b, c, hh, 1, ww, 1)), (b, c, hh, 2, ww, 2))
         return ops["reshape"](h, (b, c, 2 * hh, 2 * ww))
 
-    def forward(x, t):
+    def forward(x, t, y=None):
         lead = tuple(x.shape[:-1])
         x = ops["reshape"](x, (-1, c_in, height, width))
         if len(t.shape):  # one step per row; a scalar step (the samplers') is embedded once
             t = ops["reshape"](backend.broadcast_to(t, lead), (-1,))
+        if y is not None and len(y.shape):  # a label per row, flattened as the rows are
+            y = ops["reshape"](backend.broadcast_to(y, lead), (-1,))
         emb = time_embedding(backend, t, spec.time_dim, backend.like(p["time.weight"]))
-        emb = act(ops["linear"](emb, p["time.weight"], p["time.bias"]))
+        emb = _with_label(backend, spec, p, act(ops["linear"](emb, p["time.weight"], p["time.bias"])), y)
         skip = block(conv(x, "in"), emb, "down")
         h = conv(pool(skip), "pool")
         h = block(block(h, emb, "mid1"), emb, "mid2")
@@ -433,17 +469,36 @@ class Chain:
         return self.from_model(self.backend.loop(len(seq), body, normal(shape, None)))
 
 
+def guided(net, label, w: float):
+    """Classifier-free guidance (Ho & Salimans 2021): the noise
+    ``(1 + w) eps(x, t, y) - w eps(x, t, null)`` from a class-conditional
+    network ``net(x, t, y)`` (``y = None``: the "no label" token); ``w = 0`` is
+    the conditional network itself, larger ``w`` trades diversity for samples
+    more typical of their class.
+
+    Returns:
+        ``net(x, t)`` predicting the guided noise.
+    """
+    if w == 0:
+        return lambda x, t: net(x, t, label)
+    return lambda x, t: (1.0 + w) * net(x, t, label) - w * net(x, t, None)
+
+
 SAMPLE_OPTIONS = {"sampler": SAMPLERS, "steps": "an int (DDIM's steps)", "eta": "a float >= 0 (DDIM's noise)",
-                  "variance": VARIANCES, "clip": "a (low, high) box for real data"}
+                  "variance": VARIANCES, "clip": "a (low, high) box for real data",
+                  "guidance": "a float w (classifier-free guidance of a class-conditional chain)"}
 
 
-def check_options(options: dict, steps: int, levels=None, x_dim=None) -> dict:
+def check_options(options: dict, steps: int, levels=None, x_dim=None, classes: int = 0) -> dict:
     """Validates sampling options of a diffusion chain (``Fitted.sample(n, **options)``);
-    returns them with ``clip`` as a hashable pair of floats or of per-coordinate tuples."""
+    returns them with ``clip`` as a hashable pair of floats or of per-coordinate tuples,
+    and ``guidance`` as a float (``classes``: the chain's labels, 0 for an unconditional one)."""
     for key, value in options.items():
         if key not in SAMPLE_OPTIONS:
             raise ModelError(f"unknown sampling option {key!r} for a diffusion chain; the options are "
                              f"{sorted(SAMPLE_OPTIONS)}")
+    if "guidance" in options:
+        options = dict(options, guidance=_check_guidance(options["guidance"], classes))
     if options.get("clip") is not None:
         options = dict(options, clip=_check_clip(options["clip"], levels, x_dim))
     if options.get("sampler", "ancestral") not in SAMPLERS:
@@ -457,6 +512,21 @@ def check_options(options: dict, steps: int, levels=None, x_dim=None) -> dict:
     if options.get("sampler", "ancestral") == "ancestral" and ("steps" in options or "eta" in options):
         raise ModelError("steps= and eta= apply to sampler='ddim'; ancestral sampling runs every step")
     return options
+
+
+def _check_guidance(w, classes: int) -> float:
+    if not classes:
+        raise ModelError("guidance= is classifier-free guidance (Ho & Salimans 2021), which needs a class-conditional "
+                         "diffusion chain, but this chain has no label; build the model with classes=K "
+                         "(gendsl.models.ddpm(classes=K)) and sample with given={'y': c}")
+    try:
+        w = float(w)
+    except (TypeError, ValueError):
+        raise ModelError(f"guidance must be a number w (0: the conditional model, larger: stronger guidance), "
+                         f"got {w!r}") from None
+    if not math.isfinite(w):
+        raise ModelError(f"guidance must be a finite number, got {w!r}")
+    return w
 
 
 def _check_clip(clip, levels, x_dim):
@@ -495,7 +565,8 @@ def draw(chain: Chain, shape: tuple, normal, options: dict):
 
 
 def Diffusion(net, steps: int = 1000, schedule="linear", beta_start: float = 1e-4, beta_end: float = 0.02,
-              levels: int | None = None, variance: str = "beta") -> Distribution:
+              levels: int | None = None, variance: str = "beta", label=None,
+              label_dropout: float = 0.1) -> Distribution:
     """A Gaussian diffusion chain ``x_T -> ... -> x_0`` as one distribution
     with event shape ``(x_dim,)`` (Sohl-Dickstein et al.; Ho et al.).
 
@@ -522,6 +593,14 @@ def Diffusion(net, steps: int = 1000, schedule="linear", beta_start: float = 1e-
             ``-log P(x)`` of the integers.
         variance: the reverse steps' ``sigma_t^2``: ``"beta"`` (``beta_t``) or
             ``"posterior"`` (``beta~_t``, the forward posterior's variance).
+        label: for a class-conditional chain ``p(x | y)``, the integer label
+            of each row (a site ``y``, ``0..K-1``); ``net`` must then be built
+            with ``classes=K``. ``denoising`` trains with label dropout,
+            ``Fitted.sample(n, given={"y": c}, guidance=w)`` samples with
+            classifier-free guidance (Ho & Salimans 2021); see :func:`guided`.
+        label_dropout: the probability that ``denoising`` replaces a row's
+            label by the "no label" token (Ho & Salimans: 0.1 or 0.2); the
+            bound (``elbo``) always uses the label.
 
     Example:
         >>> import gendsl as gd
@@ -547,7 +626,27 @@ def Diffusion(net, steps: int = 1000, schedule="linear", beta_start: float = 1e-
         net._register(current("dist.Diffusion"))
     args = {"net": ir.Ref(net.name), "spec": net, "schedule": Schedule(kind, tuple(betas.tolist())),
             "levels": None if levels is None else int(levels), "variance": variance}
-    return Distribution(ir.DistSpec("Diffusion", args, (), (), (net.x_dim,)))
+    batch = ()
+    if label is not None or net.classes:
+        args["label"], args["labels"], batch = _label_arg(net, label, label_dropout)
+    return Distribution(ir.DistSpec("Diffusion", args, (), batch, (net.x_dim,)))
+
+
+def _label_arg(net, label, dropout):
+    """``(label argument, Labels, batch shape)`` of a class-conditional chain, checked."""
+    if not net.classes:
+        raise ModelError(f"dist.Diffusion: label= makes a class-conditional chain, but network {net.name!r} takes "
+                         f"no label; build it with classes=K (nn.TimeMLP(..., classes=K))")
+    if label is None:
+        raise ModelError(f"dist.Diffusion: network {net.name!r} is class-conditional ({net.classes} classes): give "
+                         f"the chain each row's label, dist.Diffusion({net.name}, label=y)")
+    arg = as_arg(label)
+    if isinstance(arg, (ir.Ref, ir.Const)) and arg_dtype(arg) != "int":
+        raise ModelError(f"dist.Diffusion: label= takes integer labels 0..{net.classes - 1} (a Categorical site), "
+                         f"got a {arg_dtype(arg)} value")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
+        raise ModelError(f"dist.Diffusion: label_dropout is a probability in [0, 1], got {dropout!r}")
+    return arg, Labels(int(net.classes), float(dropout)), tuple(arg_shape(arg))
 
 
 class DiffusionImpl(Implementation):
@@ -557,13 +656,15 @@ class DiffusionImpl(Implementation):
     ``denoising_loss`` is Ho et al.'s simple loss; ``sample`` runs the reverse
     chain in the backend's loop, with no host synchronisation."""
 
-    def __init__(self, backend, net, spec, schedule, levels=None, variance="beta", training=False, like=None,
-                 options=None):
-        super().__init__(backend, (), (spec.x_dim,))
+    def __init__(self, backend, net, spec, schedule, levels=None, variance="beta", label=None, labels=None,
+                 training=False, like=None, options=None):
+        super().__init__(backend, () if label is None else tuple(label.shape), (spec.x_dim,))
         self.net, self.spec, self.schedule, self.levels = net, spec, schedule, levels
+        self.label, self.labels = label, labels
         self.training, self.options = training, options or {}
         self.like = backend.default_like(like)
-        self.chain = Chain(backend, net, schedule, levels, variance, self.like)
+        self.chain = Chain(backend, net if label is None else guided(net, label, 0.0), schedule, levels, variance,
+                           self.like)
         self.support = Support("real" if levels is None else "integer_interval", (levels or 1) - 1, 1)
 
     def _draws(self, value):
@@ -572,17 +673,43 @@ class DiffusionImpl(Implementation):
         t = b.random_int(k_t, tuple(value.shape[:-1]), self.schedule.steps, self.like)
         return t, b.random_normal(k_eps, tuple(value.shape), self.like)
 
+    def _rows(self, value):
+        """``value`` broadcast against the labels' batch shape: a label enumerated
+        on an axis of its own (``y`` summed out) scores every row once per class."""
+        if self.label is None:
+            return value
+        lead = broadcast(tuple(self.label.shape), tuple(value.shape[:-1]))
+        if lead == tuple(value.shape[:-1]):
+            return value
+        return self.backend.broadcast_to(value, lead + tuple(value.shape[-1:]))
+
     def log_prob(self, value):
-        """The variational lower bound on ``log p(value)`` per row."""
-        b = self.backend
+        """The variational lower bound on ``log p(value)`` per row (``log p(value | y)``
+        for a class-conditional chain, the label never dropped; an enumerated
+        label scores every class with the same draws)."""
+        b, rows = self.backend, tuple(value.shape)
         if self.training is not False:
-            return -self.chain.bound_estimate(value, *self._draws(value))
+            return -self.chain.bound_estimate(self._rows(value), *self._draws(value))
         key = b.fixed_key(0, self.like)
-        return -self.chain.bound(value, lambda shape, i: b.random_normal(b.fold_in(key, i), shape, self.like))
+
+        def normal(shape, i):
+            eps = b.random_normal(b.fold_in(key, i), rows, self.like)
+            return eps if tuple(shape) == rows else b.broadcast_to(eps, tuple(shape))
+
+        return -self.chain.bound(self._rows(value), normal)
 
     def denoising_loss(self, value):
-        """``|eps - eps_theta(x_t, t)|^2`` per row, ``t`` uniform."""
-        return self.chain.denoising(value, *self._draws(value))
+        """``|eps - eps_theta(x_t, t)|^2`` per row, ``t`` uniform; a class-conditional
+        chain's label replaced by the "no label" token with probability ``label_dropout``."""
+        value, chain = self._rows(value), self.chain
+        if self.label is not None and self.labels.dropout > 0 and self.training is not False:
+            b, ops = self.backend, self.backend.ops
+            key = self.training.next(f"{self.spec.name}$label_dropout")
+            drop = b.random_uniform(key, tuple(self.label.shape), self.like) < self.labels.dropout
+            label = ops["where"](drop, ops["zeros_like"](self.label) + self.spec.null_label, self.label)
+            chain = copy.copy(chain)
+            chain.net = guided(self.net, label, 0.0)
+        return chain.denoising(value, *self._draws(value))
 
     def sample(self, key, sample_shape):
         b = self.backend
@@ -591,7 +718,11 @@ class DiffusionImpl(Implementation):
         def normal(s, j):
             return b.random_normal(k_init if j is None else b.fold_in(k_steps, j), s, self.like)
 
-        return draw(self.chain, self.draw_shape(sample_shape), normal, self.options)
+        chain, w = self.chain, self.options.get("guidance", 0.0)
+        if w:  # checked by check_options: only a class-conditional chain takes it
+            chain = copy.copy(chain)
+            chain.net = guided(self.net, self.label, w)
+        return draw(chain, self.draw_shape(sample_shape), normal, self.options)
 
 
 def _dtype(spec) -> str:
@@ -600,7 +731,8 @@ def _dtype(spec) -> str:
 
 def _check_query(spec, options: dict) -> dict:
     args = spec.args
-    return check_options(options, args["schedule"].steps, args["levels"], args["spec"].x_dim)
+    classes = args["labels"].classes if "labels" in args else 0
+    return check_options(options, args["schedule"].steps, args["levels"], args["spec"].x_dim, classes)
 
 
 def _graph(node: ir.Sample, observed: bool) -> dict:
@@ -610,6 +742,8 @@ def _graph(node: ir.Sample, observed: bool) -> dict:
     schedule = args["schedule"]
     betas = f"beta {schedule.betas[0]:.3g} to {schedule.betas[-1]:.3g}"
     data = "real values" if args["levels"] is None else f"{args['levels']} levels (discretised decoder)"
+    if "labels" in args:
+        data += f"\n{args['labels'].label()}"
     return {
         "kind": "chain",
         "dist": node.dist.family,

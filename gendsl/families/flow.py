@@ -11,6 +11,13 @@ of either library runs it.
 
 ``log|det|`` always has the batch shape (the vector axis summed) and is the
 forward direction's, whichever way a call goes.
+
+A class-conditional flow (``TransformedDistribution(base, layers,
+context=c)``) hands its context ``c`` ``(..., C)`` to every transform whose
+spec has ``context=C`` (a coupling's MLP, a MAF's MADE); the others ignore it.
+The context's batch axes broadcast with the value's, so a label enumerated
+on an axis of its own (``(K, 1, C)`` beside rows ``(N, d)``) gives ``(K, N)``
+log-densities, one per label, as Pyro's enumeration lays them out.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ from .. import ir
 from ..dist._core import Distribution
 from ..dist._families import Family, register_family
 from ..errors import ModelError, ShapeError
-from ..shapes import format_shape
-from ..trace import _STACK, current
+from ..shapes import broadcast_shapes, format_shape
+from ..trace import _STACK, arg_shape, as_arg, current
 from ..transforms import (ActNorm, AdditiveCoupling, AffineCoupling, BatchNorm, Bijector, InverseAutoregressive,
                           InvertibleLinear, MaskedAutoregressive, Planar, Radial, StatelessTransform)
 from .autoregressive import _const, made_forward
@@ -53,6 +60,19 @@ class Bijection:
     log_det: Callable
 
 
+def _broadcast_batch(backend, v, context):
+    """``v`` ``(..., d)`` broadcast to the batch axes it shares with ``context`` ``(..., C)``."""
+    batch = np.broadcast_shapes(tuple(v.shape[:-1]), tuple(context.shape[:-1]))
+    return v if tuple(v.shape[:-1]) == batch else backend.broadcast_to(v, batch + tuple(v.shape[-1:]))
+
+
+def _joined(backend, v, context):
+    """``(v, context)`` concatenated on the last axis, their batch axes broadcast first."""
+    v = _broadcast_batch(backend, v, context)
+    context = _broadcast_batch(backend, context, v)
+    return backend.ops["concatenate"](v, context, axis=-1)
+
+
 def _batch_zeros(ops, x):
     return ops["zeros_like"](ops["getitem"](x, Ellipsis, 0))
 
@@ -61,9 +81,10 @@ def _constant_log_det(ops, value, x):
     return _batch_zeros(ops, x) + value
 
 
-def coupling(backend, spec, params, prefix) -> Bijection:
+def coupling(backend, spec, params, prefix, context=None) -> Bijection:
     """NICE's additive and RealNVP's affine coupling, with a 0/1 mask over the
-    coordinates (kept coordinates condition the MLP and pass unchanged)."""
+    coordinates (kept coordinates condition the MLP and pass unchanged; a
+    conditional coupling's MLP reads the context after them)."""
     ops = backend.ops
     net = backend.net(spec.conditioner(), params, prefix)
     like = backend.like(params[f"{prefix}0.weight"])
@@ -73,7 +94,7 @@ def coupling(backend, spec, params, prefix) -> Bijection:
     scale = params.get(prefix + "scale")
 
     def shift_and_log_scale(kept):
-        out = net(kept)
+        out = net(kept if context is None else _joined(backend, kept, context))
         if not affine:
             return out, None
         shift, raw = ops["slice_axis"](out, 0, spec.dim, -1), ops["slice_axis"](out, spec.dim, 2 * spec.dim, -1)
@@ -97,18 +118,20 @@ def coupling(backend, spec, params, prefix) -> Bijection:
     return Bijection(forward, inverse, log_det)
 
 
-def autoregressive(backend, spec, params, prefix) -> Bijection:
-    """MAF (one pass from data to noise) and IAF (one pass from noise to data).
+def autoregressive(backend, spec, params, prefix, context=None) -> Bijection:
+    """MAF (one pass from data to noise) and IAF (one pass from noise to data);
+    with a context, a conditional MADE (the context feeds its first layer).
 
     The slow direction iterates ``v <- f(v)`` ``dim`` times: after ``k``
     iterations the first ``k`` coordinates in the ordering are exact, because
     coordinate ``i`` depends only on coordinates before it.
     """
     ops = backend.ops
-    made = made_forward(backend, spec.made(), params, prefix)
+    made = made_forward(backend, spec.made(), params, prefix,
+                        None if context is None else params[prefix + "context.weight"])
 
     def shift_and_log_scale(v):
-        out = made(v)                                             # (..., dim, 2)
+        out = made(v, context=context)                            # (..., dim, 2)
         shift, raw = out[..., 0], out[..., 1]
         return shift, CLAMP * ops["tanh"](raw / CLAMP)
 
@@ -121,6 +144,8 @@ def autoregressive(backend, spec, params, prefix) -> Bijection:
         return (y - shift) * ops["exp"](-a), ops["sum"](a, axis=-1)
 
     def iterate(fn, target):
+        if context is not None:  # the loop's carry keeps one shape: the context's batch axes from the start
+            target = _broadcast_batch(backend, target, context)
         start = ops["zeros_like"](target)
         v = backend.fori_loop(spec.dim, lambda v: fn(target, v)[0], start)
         return fn(target, v)  # one more pass gives the log-determinant at the fixed point
@@ -291,12 +316,21 @@ BIJECTIONS = {
 }
 
 
-def bijection(backend, spec, params: dict, prefix: str) -> Bijection:
-    """The :class:`Bijection` of transform ``spec`` with weights ``params[prefix + key]``."""
-    return BIJECTIONS[type(spec)](backend, spec, params, prefix)
+def bijection(backend, spec, params: dict, prefix: str, context=None) -> Bijection:
+    """The :class:`Bijection` of transform ``spec`` with weights ``params[prefix + key]``,
+    conditioned on ``context`` ``(..., spec.context)`` where the spec reads one."""
+    build = BIJECTIONS[type(spec)]
+    if not spec.context:
+        return build(backend, spec, params, prefix)
+    if context is None:  # the network step builds it before its flow conditions it (``condition(context)``)
+        def unconditioned(*args):
+            raise ModelError(f"transform {spec.name!r} reads a context of width {spec.context} but none was "
+                             f"given: pass dist.TransformedDistribution(base, layers, context=c)")
+        return Bijection(unconditioned, unconditioned, unconditioned)
+    return build(backend, spec, params, prefix, context=context)
 
 
-def TransformedDistribution(base_dist: Distribution, transforms) -> Distribution:
+def TransformedDistribution(base_dist: Distribution, transforms, context=None) -> Distribution:
     """A normalizing flow: ``x = t_n(... t_1(z))`` with ``z ~ base_dist``, so
     ``log p(x) = log p_base(z) - sum_i log|det J_{t_i}|``.
 
@@ -305,10 +339,15 @@ def TransformedDistribution(base_dist: Distribution, transforms) -> Distribution
             ``dist.Normal(0., 1.).expand([d]).to_event(1)``).
         transforms: a list of :mod:`gendsl.transforms` specs (or one), each
             of dimension ``d``, applied in order from the base to the data.
+        context: a conditioning vector ``c`` of shape ``(..., C)`` (a one-hot
+            label, ``ops.one_hot(y, K)``) for the transforms built with
+            ``context=C`` (couplings, MAF/IAF layers), which read it in their
+            conditioner: the flow is then ``p(x | c)``, exact for every ``c``.
 
     Returns:
-        A distribution with the base's batch and event shapes. Backends build
-        their library's ``TransformedDistribution``; graphs list the chain.
+        A distribution with the base's event shape, and the batch shape of the
+        base and the context's batch axes broadcast. Backends build their
+        library's ``TransformedDistribution``; graphs list the chain.
 
     Example:
         >>> import gendsl as gd
@@ -343,6 +382,9 @@ def TransformedDistribution(base_dist: Distribution, transforms) -> Distribution
                              f"base distribution's event shape is ({d},); give every transform dim={d}")
     if not transforms:
         raise ModelError("dist.TransformedDistribution needs at least one transform")
+    batch, context = base_dist.batch_shape, _check_context(transforms, context)
+    if context is not None:
+        batch = broadcast_shapes(batch, arg_shape(context)[:-1], what="dist.TransformedDistribution context")
     if _STACK:
         tracer = current("dist.TransformedDistribution")
         for t in transforms:
@@ -351,8 +393,31 @@ def TransformedDistribution(base_dist: Distribution, transforms) -> Distribution
     args = {"base_dist": base_dist.spec,
             "transforms": tuple(ir.Ref(t.name) if isinstance(t, Bijector) else t for t in transforms),
             "specs": tuple(transforms)}
-    return Distribution(ir.DistSpec("TransformedDistribution", args, (), base_dist.batch_shape,
-                                    base_dist.event_shape))
+    if context is not None:
+        args["context"] = context
+    return Distribution(ir.DistSpec("TransformedDistribution", args, (), batch, base_dist.event_shape))
+
+
+def _check_context(transforms, context):
+    """``context`` as an IR argument, checked against the transforms that read one."""
+    widths = {t.name: t.context for t in transforms if isinstance(t, Bijector) and t.context}
+    if context is None:
+        if widths:
+            raise ModelError(f"dist.TransformedDistribution: transforms {sorted(widths)} read a context "
+                             f"(widths {sorted(set(widths.values()))}) but none was given: pass context=c, "
+                             f"e.g. context=ops.one_hot(y, K)")
+        return None
+    if not widths:
+        raise ModelError("dist.TransformedDistribution: a context was given but no transform reads one; build "
+                         "the couplings or MAF layers with context=C (the context's width)")
+    arg = as_arg(context)
+    shape = arg_shape(arg) if isinstance(arg, (ir.Ref, ir.Const)) else ()
+    wrong = {n: w for n, w in widths.items() if not shape or shape[-1] != w}
+    if wrong:
+        raise ShapeError(f"dist.TransformedDistribution: the context has shape {format_shape(shape)}, but "
+                         f"transforms {sorted(wrong)} read a context of width {sorted(set(wrong.values()))} "
+                         f"on its last axis")
+    return arg
 
 
 def _encode(backend, spec, d, x):
@@ -411,8 +476,14 @@ def _chain_lines(chain) -> list:
 def _builder(backend, library):
     """The library's ``TransformedDistribution`` over gendsl's transforms (learnable
     ones arrive as the backend's transforms, stateless ones as their specs)."""
-    def build(base_dist, transforms, specs=None):
-        chain = [backend.stateless(t) if isinstance(t, StatelessTransform) else t for t in transforms]
+    def build(base_dist, transforms, specs, context=None):
+        chain = [backend.stateless(t) if isinstance(t, StatelessTransform)
+                 else t.condition(context) if context is not None and spec.context else t
+                 for t, spec in zip(transforms, specs)]
+        if context is not None:  # the context's batch axes (rows, an enumerated label's axis) are the flow's
+            batch = np.broadcast_shapes(backend.batch_shape(base_dist), tuple(context.shape[:-1]))
+            if batch != backend.batch_shape(base_dist):
+                base_dist = backend.wrap(base_dist, "expand", batch)
         return backend.transformed_distribution(base_dist, chain)
     return build
 

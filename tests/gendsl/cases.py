@@ -40,10 +40,19 @@ CASES = [
     ("iaf", zoo.iaf, dict(x_dim=3, hidden=(8,), layers=2), lambda r, n: {"x": r.normal(size=(n, 3))}),
     ("glow-pixels", zoo.glow, dict(x_dim=4, hidden=(8,), layers=2, levels=5),
      lambda r, n: {"x": r.integers(0, 5, (n, 4))}),
+    # class-conditional flows: a one-hot label in every conditioner (y scored given, or summed out)
+    ("realnvp-classes", zoo.realnvp, dict(x_dim=3, hidden=(8,), layers=2, classes=3),
+     lambda r, n: {"x": r.normal(size=(n, 3)), "y": r.integers(0, 3, n)}),
+    ("maf-classes", zoo.maf, dict(x_dim=3, hidden=(8,), layers=2, classes=3),
+     lambda r, n: {"x": r.normal(size=(n, 3)), "y": r.integers(0, 3, n)}),
+    ("glow-classes", zoo.glow, dict(x_dim=4, hidden=(8,), layers=2, levels=5, classes=3),
+     lambda r, n: {"x": r.integers(0, 5, (n, 4)), "y": r.integers(0, 3, n)}),
     # diffusion chains: real vectors (TimeMLP) and integer images (TimeUNet, discretised decoder)
     ("ddpm", zoo.ddpm, dict(x_dim=3, hidden=(8,), steps=6, time_dim=4), lambda r, n: {"x": r.normal(size=(n, 3))}),
     ("ddpm-pixels", zoo.ddpm, dict(x_dim=16, steps=5, levels=5, image_shape=(4, 4), channels=(2, 4), time_dim=4),
      lambda r, n: {"x": r.integers(0, 5, (n, 16))}),
+    ("ddpm-classes", zoo.ddpm, dict(x_dim=3, hidden=(8,), steps=6, time_dim=4, classes=3),
+     lambda r, n: {"x": r.normal(size=(n, 3)), "y": r.integers(0, 3, n)}),
     # no density: a denoising autoencoder ('denoising'), an implicit generator and its critic ('adversarial')
     ("dae", zoo.dae, dict(x_dim=6, hidden=(8,), code_dim=3),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float)}),
@@ -57,6 +66,10 @@ CASES = [
     ("vae-gaussian", zoo.vae, dict(x_dim=5, z_dim=2, hidden=(8, 8), likelihood="gaussian", activation="relu"),
      lambda r, n: {"x": r.normal(size=(n, 5)), "z": r.normal(size=(n, 2))}),
     ("vae-classes", zoo.vae, dict(x_dim=6, z_dim=2, hidden=(8,), classes=3),
+     lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "y": r.integers(0, 3, n),
+                   "z": r.normal(size=(n, 2))}),
+    # M2: y is a guide site (q(y | x)); the suites fit it on x alone, y summed over under q
+    ("ssvae", zoo.ssvae, dict(x_dim=6, classes=3, z_dim=2, hidden=(8,)),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "y": r.integers(0, 3, n),
                    "z": r.normal(size=(n, 2))}),
     ("vae-categorical", zoo.vae, dict(x_dim=4, z_dim=2, hidden=8, likelihood="categorical", n_levels=5),

@@ -1,6 +1,7 @@
 """Properties of the variational objectives (issue 3, done-when 1 and 5)."""
 
 import numpy as np
+from scipy.stats import norm
 import pytest
 from scipy.stats import multivariate_normal
 
@@ -141,7 +142,7 @@ def test_gmvae_and_categorical_vae_train(backend):
     assert recon.shape == (5, 64) and recon.min() >= 0 and recon.max() <= 16
 
 
-def test_variational_objectives_need_a_guide_and_continuous_guide_sites():
+def test_variational_objectives_need_a_guide_and_sum_over_discrete_guide_sites():
     with pytest.raises(gd.ObjectiveError, match="needs a guide"):
         zoo.gmm().fit(np.zeros((4, 2)), objective="elbo", epochs=1, progress=False)
 
@@ -156,8 +157,14 @@ def test_variational_objectives_need_a_guide_and_continuous_guide_sites():
         with gd.plate("data"):
             gd.sample("y", gd.dist.Bernoulli(probs=0.5))
 
-    with pytest.raises(gd.ObjectiveError, match="reparameterised"):
-        discrete_guided().fit(np.zeros(4), objective="iwae", epochs=1, progress=False)
+    x = np.array([-0.5, 0.3, 2.0])
+    exact = np.logaddexp(np.log(0.5) + norm.logpdf(x, 0.0), np.log(0.5) + norm.logpdf(x, 1.0))
+    fitted = Fitted(discrete_guided(), "pyro", {}, dtype="float64")
+    np.testing.assert_allclose(fitted.log_likelihood(x, k=2), exact, rtol=1e-12)  # both values, weighted exactly
+    # q(y) = p(y) = 1/2: the bound is E_q[log p(x | y)], summed over y exactly
+    np.testing.assert_allclose(fitted.elbo(x), 0.5 * (norm.logpdf(x, 0.0) + norm.logpdf(x, 1.0)), rtol=1e-12)
+    with pytest.raises(gd.ObjectiveError, match="dreg=True.*discrete"):
+        discrete_guided().fit(np.zeros(4), objective="iwae", dreg=True, epochs=1, progress=False)
 
 
 def test_log_prob_on_a_latent_model_points_to_log_likelihood():
