@@ -20,7 +20,8 @@ from .errors import ModelError, ShapeError, SiteError
 from .shapes import format_shape
 from .trace import Value, _STACK, as_arg, current
 
-__all__ = ["NetSpec", "MLP", "Module", "AutoregressiveNet", "MADE", "FVSBN", "NADE", "TimeMLP", "TimeUNet", "ACTIVATIONS"]
+__all__ = ["NetSpec", "MLP", "Module", "AutoregressiveNet", "MADE", "FVSBN", "NADE", "GRU", "TimeMLP", "TimeUNet",
+           "ACTIVATIONS"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "elu", "leaky_relu", "gelu", "silu", "identity")
 
@@ -566,6 +567,72 @@ class NADE(AutoregressiveNet):
 
     def label(self) -> str:
         return f"NADE {self.x_dim}-{self.hidden}"
+
+
+@dataclass(frozen=True)
+class GRU(AutoregressiveNet):
+    """A gated recurrent unit over a token sequence (Cho et al., 2014), the char-RNN conditioner.
+
+    Position ``t`` reads the previous token (a start token at ``t = 0``)
+    through an embedding, updates ``h_t = GRU(h_{t-1}, embed(x_{t-1}))``
+    (PyTorch's gate equations) and gives the logits ``out(h_t)`` of the
+    ``vocab`` tokens at ``t``: a teacher-forced pass scores the whole
+    sequence, and sampling carries ``h`` from token to token.
+
+    Args:
+        name: weights ``"<name>.embed.weight"`` ``(vocab + 1, embed)`` (the last
+            row is the start token), ``"<name>.ih.weight"`` ``(3 * hidden, embed)``,
+            ``"<name>.ih.bias"``, ``"<name>.hh.weight"`` ``(3 * hidden, hidden)``,
+            ``"<name>.hh.bias"`` (gates in the order reset, update, new),
+            ``"<name>.out.weight"`` ``(vocab, hidden)``, ``"<name>.out.bias"``.
+        vocab: tokens (the Categorical conditionals' ``K``; ``params_per_dim``).
+        hidden: GRU state units.
+        x_dim: the sequence length (the chain's length).
+        embed: the token embedding's width.
+
+    Example:
+        >>> GRU("rnn", vocab=5, hidden=8, x_dim=12).param_shapes()["hh.weight"]
+        (24, 8)
+    """
+
+    vocab: int = 2
+    hidden: int = 256
+    embed: int = 32
+    ordering: object = "natural"
+    activation: str = "tanh"
+    #: The network reads the tokens themselves (integers), not ``x / (K - 1)``.
+    input_tokens = True
+
+    def __init__(self, name, vocab, hidden=256, *, x_dim, embed=32):
+        if int(vocab) < 2 or int(hidden) < 1 or int(embed) < 1:
+            raise ModelError(f"nn.GRU {name!r}: vocab must be >= 2 and hidden, embed >= 1; "
+                             f"got vocab={vocab}, hidden={hidden}, embed={embed}")
+        _init_chain_net(self, "GRU", name, x_dim, vocab, "tanh", "natural", vocab=int(vocab), hidden=int(hidden),
+                        embed=int(embed))
+
+    @property
+    def orderings(self) -> np.ndarray:
+        return np.arange(self.x_dim)[None, :]
+
+    def param_shapes(self) -> dict:
+        v, h, e = self.vocab, self.hidden, self.embed
+        return {"embed.weight": (v + 1, e), "ih.weight": (3 * h, e), "ih.bias": (3 * h,),
+                "hh.weight": (3 * h, h), "hh.bias": (3 * h,), "out.weight": (v, h), "out.bias": (v,)}
+
+    def init(self, seed: int) -> dict:
+        """PyTorch's: ``N(0, 1)`` embeddings, ``U(-1/sqrt(hidden), 1/sqrt(hidden))`` for the GRU's weights."""
+        out = super().init(seed)
+        bound = 1.0 / np.sqrt(self.hidden)
+        for key, shape in self.param_shapes().items():
+            full = f"{self.name}.{key}"
+            if key == "embed.weight":
+                out[full] = param_rng(seed, full).normal(0.0, 1.0, shape)
+            elif key.startswith(("ih.", "hh.")):
+                out[full] = param_rng(seed, full).uniform(-bound, bound, shape)
+        return out
+
+    def label(self) -> str:
+        return f"GRU {self.vocab}-{self.hidden}"
 
 
 # -- noise-prediction networks for diffusion chains ----------------------------------------------

@@ -228,6 +228,11 @@ class Engine:
         with self._private_rng():
             return player.loss(self.lowered, params, data, missing, n_total, self.backend.rng(seed))
 
+    def hidden_states(self, params, data, site, method):
+        """The Viterbi path or per-step marginals of ``site``'s hidden chain (``Family.hidden``)."""
+        impl = self.backend.implementation(self.lowered.site_distribution(params, data, site))
+        return impl.viterbi(data[site]) if method == "viterbi" else impl.marginals(data[site])
+
     def encode(self, params, data):
         return self.lowered.encode(params, data)
 
@@ -649,6 +654,7 @@ class JaxEngine(Engine):
             "guide_log_probs": jax.jit(lowered.guide_log_probs, static_argnames=("site",)),
             "encode": jax.jit(lowered.encode),
             "decode": jax.jit(lowered.decode, static_argnames=("n",)),
+            "hidden_states": jax.jit(functools.partial(Engine.hidden_states, self), static_argnames=("site", "method")),
         }
 
     def log_prob_rows(self, params, data, missing, keep=()):
@@ -689,6 +695,9 @@ class JaxEngine(Engine):
             cache[id(player)] = (player, jax.jit(lambda p, d, m, key, n: player.loss(
                 self.lowered, p, d, m, n, self.backend.rng(key)), static_argnames=("n",)))
         return cache[id(player)][1](params, data, missing, jax.random.PRNGKey(seed), n=int(n_total))
+
+    def hidden_states(self, params, data, site, method):
+        return self._jitted["hidden_states"](params, data, site=site, method=method)
 
     def encode(self, params, data):
         return self._jitted["encode"](params, data)

@@ -144,7 +144,12 @@ class Fitted:
         importance-sampled by :meth:`log_likelihood` (``k`` guide samples,
         the same draws for every ``c``): an estimate, consistent as ``k``
         grows. :meth:`posterior_method` says which of the three applies.
+        For the hidden chain of a sequence site (``dist.HiddenMarkov``'s
+        ``states``), the per-step marginals ``(N, T, K)``: :meth:`hidden_states`.
         """
+        chain = self._hidden_chain(site)
+        if chain is not None:
+            return self.hidden_states(chain, data, method="marginals")
         node = self.model.ir.by_name.get(site)
         lowered = self.engine.lowered
         usable = sorted(lowered.enumerable | {s.name for s in lowered.discrete_guide_sites})
@@ -199,8 +204,46 @@ class Fitted:
 
     def predict(self, site: str, data, **options) -> np.ndarray:
         """The most probable value of a discrete latent ``site`` for each row
-        (``options``: :meth:`posterior`'s ``k`` and ``seed`` where it samples)."""
+        (``options``: :meth:`posterior`'s ``k`` and ``seed`` where it samples);
+        for the hidden chain of a sequence site, its Viterbi path ``(N, T)``."""
+        chain = self._hidden_chain(site)
+        if chain is not None:
+            return self.hidden_states(chain, data, method="viterbi")
         return np.argmax(self.posterior(site, data, **options), axis=-1)
+
+    # -- hidden chains of sequence sites (dist.HiddenMarkov) ----------------------------------------
+    def _hidden_chain(self, site: str) -> str | None:
+        """The sequence site whose hidden chain is named ``site`` (``Family.hidden``), or ``None``."""
+        if site in self.model.ir.by_name:
+            return None
+        for s in self.model.ir.sites:
+            hidden = FAMILIES[s.dist.family].hidden
+            if hidden is not None and hidden(s.dist) == site:
+                return s.name
+        return None
+
+    def hidden_states(self, site: str, data, method: str = "viterbi") -> np.ndarray:
+        """The hidden states of sequence site ``site`` given its data, exactly.
+
+        Args:
+            site: a site with a hidden discrete chain (``dist.HiddenMarkov``).
+            method: ``"viterbi"``: the most probable state path ``(N, T)``
+                (max-product); ``"marginals"``: ``p(z_t = k | x)``, ``(N, T, K)``
+                (forward-backward). Padded (NaN) steps give -1 / NaN.
+        """
+        node = self.model.ir.by_name.get(site)
+        if node is None or node.kind != "sample" or FAMILIES[node.dist.family].hidden is None:
+            chains = [s.name for s in self.model.ir.sites if FAMILIES[s.dist.family].hidden is not None]
+            raise SiteError(f"hidden_states({site!r}): model {self.model.name!r} has no sequence site {site!r} "
+                            f"with hidden states; its sites with a hidden chain are {chains}")
+        if method not in ("viterbi", "marginals"):
+            raise ValueError(f"hidden_states: method must be 'viterbi' or 'marginals', got {method!r}")
+        batch, _ = self._prepare(data)
+        eng = self.engine
+        with self._no_grad():
+            out = eng.hidden_states(eng.params_in(self.params), batch, site, method)
+        out = np.asarray(eng.backend.to_numpy(out))
+        return out.astype(np.int64) if method == "viterbi" else out.astype(np.float64)
 
     def sample(self, n: int, seed: int = 0, given: dict | None = None, **options) -> dict:
         """``n`` ancestral samples: ``{site: array}`` for every site and deterministic node.

@@ -13,10 +13,12 @@ from .gan import gan
 from .latent import factor_analysis, gmvae, ssvae, vae, vqvae
 from .mixtures import bernoulli_mixture, gmm
 from .naive_bayes import naive_bayes
+from .sequences import hmm
+from .text import char_rnn
 
 __all__ = ["naive_bayes", "gmm", "bernoulli_mixture", "fvsbn", "nade", "made", "rnade",
            "vae", "ssvae", "gmvae", "vqvae", "factor_analysis", "nice", "realnvp", "maf", "iaf", "glow", "gan", "ddpm",
-           "dae", "ZOO"]
+           "dae", "char_rnn", "hmm", "ZOO"]
 
 # name -> factory, in the order of DESIGN §2
 ZOO = {name: globals()[name] for name in __all__ if name != "ZOO"}

@@ -233,6 +233,27 @@ class Backend:
         the ``y`` stacked on a new leading axis."""
         raise NotImplementedError
 
+    def associative_scan(self, fn, elems, axis: int = 0, reverse: bool = False):
+        """Inclusive scan of an associative ``fn(a, b)`` (``a`` the earlier
+        elements, batched along ``axis``) in ``O(log n)`` rounds: element ``i``
+        is ``x_0 . x_1 . ... . x_i``, or with ``reverse`` ``x_i . ... . x_{n-1}``.
+
+        This is the Hillis-Steele doubling scan written with ``ops`` (each
+        round combines every element with the one ``2^r`` away); JAX's backend
+        uses ``jax.lax.associative_scan``.
+        """
+        ops, n, k = self.ops, elems.shape[axis], 1
+        x = elems
+        while k < n:
+            if reverse:  # x_i <- x_i . x_{i+k}
+                combined = fn(ops["slice_axis"](x, 0, n - k, axis), ops["slice_axis"](x, k, n, axis))
+                x = ops["concatenate"](combined, ops["slice_axis"](x, n - k, n, axis), axis=axis)
+            else:  # x_i <- x_{i-k} . x_i
+                combined = fn(ops["slice_axis"](x, 0, n - k, axis), ops["slice_axis"](x, k, n, axis))
+                x = ops["concatenate"](ops["slice_axis"](x, 0, k, axis), combined, axis=axis)
+            k *= 2
+        return x
+
     def by_row(self, which, n: int, fn, x):
         """``fn(x_rows, m)`` for the rows whose ``which`` is ``m``, for every ``m < n``,
         reassembled in the rows' order (rows of ``x``: ``which``'s shape)."""

@@ -2,18 +2,27 @@
 
 After a :class:`~gendsl.backends.handlers.ScoreHandler` run, each factor is a
 log-prob tensor whose axes are enumeration dims (left) and plate dims
-(right). :func:`eliminate` sums the latents out, innermost plates first:
-factors sharing a plate set are added, the latents local to that set are
-log-sum-exp'd away, and the plates not shared with the enclosing set are
-summed (a product over independent replicates). This is exact when plates
-nest as a tree, which ``gd.plate`` guarantees. The row plate (the plate over
-data rows) is never summed, so the result is one log-likelihood per row.
+(right); a factor varies along the dims of the latents it reads (size 1 on
+the others). :func:`eliminate` sums the latents out, innermost plates first.
+Within a plate set the latents local to it are eliminated one at a time
+(sum-product variable elimination): the factors that vary along the
+latent's dim are added and log-sum-exp'd over it into one new factor, the
+others wait. The next latent is the one whose new factor is smallest (the
+greedy min-size order), so a chain ``z_1 -> z_2 -> ... -> z_T`` costs
+``T K^2`` (each step meets ``z_{t-1}`` and ``z_t``), not the ``K^T`` of
+enumerating the chain jointly, and a tree costs its largest parent-child
+table. Then the plates not shared with the enclosing set are summed (a
+product over independent replicates). This is exact when plates nest as a
+tree, which ``gd.plate`` guarantees. The row plate (the plate over data
+rows) is never summed, so the result is one log-likelihood per row.
 
 References:
     Obermeyer et al., "Tensor Variable Elimination for Plated Factor Graphs", ICML 2019.
 """
 
 from __future__ import annotations
+
+import math
 
 from ..errors import ModelError
 
@@ -87,8 +96,7 @@ def eliminate(backend, factors, enum_vars: dict, plates: dict, sizes: dict, targ
     for s in sorted(pending, key=len, reverse=True):
         if s == tgt:
             continue
-        f = _pad(ops, _add(pending.pop(s)), rank)
-        f = _sum_out(ops, f, by_set.get(s, ()), enum_vars, keep)
+        f = _contract(ops, pending.pop(s), by_set.get(s, ()), enum_vars, keep, rank)
         parents = [p for p in list(pending) + [tgt] if p < s]
         parent = max(parents, key=len)
         for p in s - parent:
@@ -96,9 +104,8 @@ def eliminate(backend, factors, enum_vars: dict, plates: dict, sizes: dict, targ
         pending.setdefault(parent, []).append(f)
     if tgt not in pending:
         return None, global_logp
-    f = _pad(ops, _add(pending[tgt]), rank)
     local = [v for v, (_, ps) in enum_vars.items() if frozenset(ps) == tgt]
-    return _sum_out(ops, f, local, enum_vars, keep), global_logp
+    return _contract(ops, pending[tgt], local, enum_vars, keep, rank), global_logp
 
 
 def _add(terms):
@@ -108,8 +115,30 @@ def _add(terms):
     return out
 
 
-def _sum_out(ops, f, names, enum_vars, keep):
-    for v in names:
-        if v not in keep:
-            f = ops["logsumexp"](f, axis=enum_vars[v][0], keepdims=True)
-    return f
+def _contract(ops, terms, names, enum_vars, keep, rank):
+    """The sum of ``terms`` with the latents ``names`` (but ``keep``) log-sum-exp'd out,
+    one at a time, smallest new factor first (see the module's docstring)."""
+    terms = [_pad(ops, t, rank) for t in terms]
+    order = [v for v in names if v not in keep]
+    while order:
+        def joined(v):  # the factors reading v, and the shape of their sum
+            dim = enum_vars[v][0]
+            reading = [t for t in terms if t.shape[dim] > 1]
+            return reading, _broadcast_size(reading)
+        v = min(order, key=lambda v: joined(v)[1])
+        order.remove(v)
+        reading, _ = joined(v)
+        if reading:
+            rest = [t for t in terms if t.shape[enum_vars[v][0]] == 1]
+            terms = rest + [ops["logsumexp"](_add(reading), axis=enum_vars[v][0], keepdims=True)]
+    return _add(terms)
+
+
+def _broadcast_size(terms) -> int:
+    """The size of the terms' broadcast sum (by hand: NumPy's broadcasting stops at 32 axes,
+    and every enumerated latent adds one)."""
+    if not terms:
+        return 0
+    rank = max(len(t.shape) for t in terms)
+    padded = [(1,) * (rank - len(t.shape)) + tuple(t.shape) for t in terms]
+    return math.prod(max(axis) for axis in zip(*padded))

@@ -327,6 +327,14 @@ class NumPyroBackend(Backend):
     def scan(self, n, body, init):
         return jax.lax.scan(body, init, jnp.arange(n))
 
+    def associative_scan(self, fn, elems, axis=0, reverse=False):
+        """``jax.lax.associative_scan``; ``fn(a, b)`` keeps ``a`` the earlier
+        elements in both directions (JAX's ``reverse`` swaps them)."""
+        axis = axis % elems.ndim
+        if reverse:
+            return jax.lax.associative_scan(lambda a, b: fn(b, a), elems, reverse=True, axis=axis)
+        return jax.lax.associative_scan(fn, elems, axis=axis)
+
     def by_row(self, which, n, fn, x):
         rows = jax.vmap(fn)(x.reshape((-1,) + x.shape[which.ndim:]), which.reshape(-1))
         return rows.reshape(which.shape + rows.shape[1:])

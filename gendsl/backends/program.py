@@ -359,6 +359,12 @@ class Lowered:
         run(self.steps, ctx)
         return {s.name: self.backend.mean(handler.dists[s.name], s.dist.family) for s in self.program.observed}
 
+    def site_distribution(self, params, data, site: str):
+        """The backend distribution of observed ``site`` given ``data`` (one row each)."""
+        handler = SampleHandler(self.backend, self.backend.rng(None), data)
+        run(self.steps, self.context(params, data, handler))
+        return handler.dists[site]
+
     def _code(self, site, way):
         family = FAMILIES[self.program[site].dist.family]
         return family.encode if way == "encode" else family.decode
@@ -482,7 +488,9 @@ class Lowered:
                     raise DataError(f"data sites disagree on the number of rows ({rows} vs {n} for {name!r})")
                 rows = n
             if np.issubdtype(value.dtype, np.floating) and np.isnan(value).any():
-                masks[name] = self._missing(node, value)
+                mask = self._missing(node, value)
+                if mask is not None:
+                    masks[name] = mask
         return masks
 
     def _check_covariate(self, node, value, rows):
@@ -503,6 +511,8 @@ class Lowered:
 
     def _missing(self, node, value):
         family = FAMILIES[node.dist.family]
+        if family.padded:  # NaN steps pad a sequence; the family leaves them out itself
+            return None
         if family.missing is not None:
             raise DataError(f"site {node.name!r} is {family.missing}; impute or drop those rows")
         base_event = len(node.event_shape) - node.dist.reinterpreted

@@ -27,6 +27,7 @@ from ..families.delta import Delta
 from ..families.dequantized import Dequantized
 from ..families.diffusion import Diffusion
 from ..families.flow import TransformedDistribution
+from ..families.hmm import HiddenMarkov
 from ..families.mixture import MixtureSameFamily
 from ..families.vq import Codebook, VectorQuantized
 

@@ -68,6 +68,12 @@ class Family:
             (NaN); ..."), or ``None`` where the generic rule (a product of scalars) decides.
         example: ``() -> (model, data)``: a small model using the family and data
             for it, run by the conformance suite on every backend.
+        padded: its values are sequences whose missing (NaN) steps are padding beyond
+            each row's length, which the family itself leaves out (``dist.HiddenMarkov``):
+            data pass to it as they are, not marginalised entry by entry.
+        hidden: ``spec -> name`` of the discrete hidden chain inside a site (an HMM's
+            states), which ``Fitted.posterior`` / ``predict`` answer for through the
+            implementation's ``state_posterior``; ``None`` where the family has none.
     """
 
     name: str
@@ -95,6 +101,8 @@ class Family:
     check_query: Callable | None = None
     missing: str | None = None
     example: Callable | None = None
+    padded: bool = False
+    hidden: Callable | None = None
 
     def __post_init__(self):
         if self.density not in DENSITIES:

@@ -9,6 +9,6 @@ docs' "Adding a family").
 """
 
 from ._base import Implementation, Support
-from . import mixture, delta, flow, dequantized, autoregressive, diffusion, dae, vq  # noqa: F401  (registers)
+from . import mixture, delta, flow, dequantized, autoregressive, diffusion, dae, vq, hmm  # noqa: F401  (registers)
 
 __all__ = ["Implementation", "Support"]

@@ -21,13 +21,13 @@ from .. import ir
 from ..dist._core import Distribution
 from ..dist._families import Family, register_family
 from ..errors import ModelError
-from ..nn import MADE, NADE, AutoregressiveNet
+from ..nn import GRU, MADE, NADE, AutoregressiveNet
 from ..shapes import format_shape
 from ..trace import _STACK, Value, as_arg, current
 from ._base import Implementation, Support, broadcast
 
-__all__ = ["Autoregressive", "CONDITIONALS", "FORWARDS", "NADEForward", "chain_log_prob", "conditional_log_prob",
-           "draw", "net_input", "positions"]
+__all__ = ["Autoregressive", "CONDITIONALS", "FORWARDS", "ChainRecursion", "GRUForward", "NADEForward",
+           "chain_log_prob", "conditional_log_prob", "draw", "net_input", "positions"]
 
 _CONSTS: dict = {}
 
@@ -72,7 +72,25 @@ def made_forward(backend, spec: MADE, params: dict, prefix: str, context_weight=
     return forward
 
 
-class NADEForward:
+class ChainRecursion:
+    """A network whose sampler carries a state from position to position
+    instead of rerunning the whole pass: :meth:`start` the state, the
+    :meth:`output` of ordering position ``i`` from it, :meth:`advance` it by
+    the value drawn there; ``inverse`` maps ordering positions back to dimensions."""
+
+    inverse: np.ndarray
+
+    def start(self, like):
+        raise NotImplementedError
+
+    def output(self, a, i):
+        raise NotImplementedError
+
+    def advance(self, a, i, value):
+        raise NotImplementedError
+
+
+class NADEForward(ChainRecursion):
     """NADE's network: ``forward(x, mask=None)`` in one vectorised pass, and
     the ``O(x_dim * hidden)`` recursion that sampling runs position by position.
 
@@ -131,8 +149,75 @@ class NADEForward:
         return a + value * self.ops["take0"](self.w_cols, i)
 
 
+class GRUForward(ChainRecursion):
+    """:class:`gendsl.nn.GRU`: ``forward(x, mask=None)`` scores a token sequence
+    ``(..., T)`` in one teacher-forced pass, ``(..., T, vocab)`` logits; sampling
+    carries the state ``h`` (``(..., hidden)``) from token to token.
+
+    The input projections of all positions come from one matmul; only
+    ``h W_hh^T`` runs inside the scan over time (a Python loop under PyTorch,
+    ``lax.scan`` under JAX).
+    """
+
+    def __init__(self, backend, spec: GRU, params: dict, prefix: str):
+        self.backend, self.ops, self.spec = backend, backend.ops, spec
+        self.table = params[prefix + "embed.weight"]                                   # (vocab + 1, embed)
+        self.w_ih, self.b_ih = params[prefix + "ih.weight"], params[prefix + "ih.bias"]
+        self.w_hh, self.b_hh = params[prefix + "hh.weight"], params[prefix + "hh.bias"]
+        self.w_out, self.b_out = params[prefix + "out.weight"], params[prefix + "out.bias"]
+        self.inverse = np.arange(spec.x_dim)
+
+    def _embed(self, tokens):
+        """The input projections of ``tokens`` (reals holding integers): ``(..., 3 * hidden)``."""
+        ops = self.ops
+        return ops["linear"](ops["take0"](self.table, ops["astype"](tokens, "int")), self.w_ih, self.b_ih)
+
+    def _cell(self, h, gi):
+        """One GRU step from ``h`` ``(..., H)`` and the input projection ``gi`` ``(..., 3H)``."""
+        ops, n = self.ops, self.spec.hidden
+        gh = ops["linear"](h, self.w_hh, self.b_hh)
+        part = lambda g, k: ops["slice_axis"](g, k * n, (k + 1) * n, -1)  # noqa: E731
+        r = ops["sigmoid"](part(gi, 0) + part(gh, 0))
+        z = ops["sigmoid"](part(gi, 1) + part(gh, 1))
+        new = ops["tanh"](part(gi, 2) + r * part(gh, 2))
+        return (1.0 - z) * new + z * h
+
+    def __call__(self, x, mask=None):
+        ops, b = self.ops, self.backend
+        start = ops["zeros_like"](ops["getitem"](x, Ellipsis, slice(None, 1))) + float(self.spec.vocab)
+        previous = ops["concatenate"](start, ops["getitem"](x, Ellipsis, slice(None, -1)), axis=-1)  # (..., T)
+        gi = self._embed(previous)                                                          # (..., T, 3H)
+        nd = gi.ndim
+        gi = ops["transpose"](gi, (nd - 2,) + tuple(range(nd - 2)) + (nd - 1,))            # (T, ..., 3H)
+
+        def body(h, t):
+            h = self._cell(h, ops["take0"](gi, t))
+            return h, h
+
+        h0 = ops["zeros_like"](ops["slice_axis"](ops["take0"](gi, 0), 0, self.spec.hidden, -1))
+        _, hs = b.scan(self.spec.x_dim, body, h0)                                           # (T, ..., H)
+        hs = ops["transpose"](hs, tuple(range(1, nd - 1)) + (0, nd - 1))                    # (..., T, H)
+        return ops["linear"](hs, self.w_out, self.b_out)                                    # (..., T, vocab)
+
+    def start(self, like):
+        """``h`` after the start token, for every row of ``like`` (``(..., T)``): ``(..., hidden)``."""
+        ops = self.ops
+        h0 = ops["zeros_like"](ops["getitem"](like, Ellipsis, slice(None, 1))) * ops["zeros_like"](
+            ops["slice_axis"](self.b_hh, 0, self.spec.hidden, -1))
+        start = ops["zeros_like"](ops["getitem"](like, Ellipsis, 0)) + float(self.spec.vocab)   # (...,)
+        return self._cell(h0, self._embed(start))
+
+    def output(self, h, i):
+        """The logits of position ``i``'s token: ``(..., 1, vocab)``."""
+        return self.ops["expand_dims"](self.ops["linear"](h, self.w_out, self.b_out), -2)
+
+    def advance(self, h, i, value):
+        """``h`` after reading the token drawn at ``i`` (``value``, ``(..., 1)``)."""
+        return self._cell(h, self._embed(self.ops["squeeze"](value, -1)))
+
+
 # network spec type -> functional forward builder (FVSBN is a MADE without hidden layers)
-FORWARDS = {MADE: made_forward, NADE: NADEForward}
+FORWARDS = {MADE: made_forward, NADE: NADEForward, GRU: GRUForward}
 
 
 def forward_for(spec):
@@ -144,7 +229,10 @@ def forward_for(spec):
 
 def net_input(backend, family, x, spec):
     """What the network reads: 0/1 and reals as they are, K levels as
-    ``x / (K - 1)``, or one-hot vectors for a MADE with ``input_levels``."""
+    ``x / (K - 1)``, one-hot vectors for a MADE with ``input_levels``, or the
+    tokens themselves for a network that embeds them (``input_tokens``, nn.GRU)."""
+    if getattr(spec, "input_tokens", False):
+        return x
     levels = getattr(spec, "input_levels", 0)
     if levels:
         ops = backend.ops
@@ -229,11 +317,12 @@ def Autoregressive(net, family: str = "Bernoulli", mask=None) -> Distribution:
     """An autoregressive chain ``p(x) = prod_i p(x_{o_i} | x_{o_<i})`` as one
     distribution with event shape ``(x_dim,)``.
 
-    The network (:class:`gendsl.nn.MADE`, :class:`gendsl.nn.FVSBN` or
-    :class:`gendsl.nn.NADE`) gives every conditional's parameters in one
-    masked pass, so ``log_prob`` is one vectorised computation however long
-    the chain; ``sample`` runs the chain in order, one network pass per
-    position. It is one node in the IR and is drawn as a collapsed chain
+    The network (:class:`gendsl.nn.MADE`, :class:`gendsl.nn.FVSBN`,
+    :class:`gendsl.nn.NADE`, or :class:`gendsl.nn.GRU` over tokens) gives
+    every conditional's parameters in one masked (or teacher-forced) pass, so
+    ``log_prob`` is one vectorised computation however long the chain;
+    ``sample`` runs the chain in order, one network pass per position (or one
+    state update, for NADE and a GRU). It is one node in the IR and is drawn as a collapsed chain
     ``x_i | x_<i``.
 
     Args:
@@ -260,7 +349,7 @@ def Autoregressive(net, family: str = "Bernoulli", mask=None) -> Distribution:
     """
     if not isinstance(net, AutoregressiveNet):
         raise ModelError(
-            f"dist.Autoregressive needs an autoregressive network (nn.MADE, nn.FVSBN or nn.NADE), "
+            f"dist.Autoregressive needs an autoregressive network (nn.MADE, nn.FVSBN, nn.NADE or nn.GRU), "
             f"got {type(net).__name__}"
         )
     if family not in CONDITIONALS:
@@ -321,7 +410,7 @@ class AutoregressiveImpl(Implementation):
     def sample(self, key, sample_shape):
         shape = tuple(sample_shape) + self.batch_shape
         net = self.backend.network(self.net)
-        if isinstance(net, NADEForward):  # NADE's O(dH) recursion
+        if isinstance(net, ChainRecursion):  # NADE's O(dH) recursion, a GRU's state
             x = self._sample_recursion(net, key, shape)
         else:
             x = self._sample_passes(key, shape)
@@ -361,7 +450,8 @@ class AutoregressiveImpl(Implementation):
         return x
 
     def _sample_recursion(self, net, key, shape):
-        """NADE: keep the running sum, one output and one added column per position."""
+        """Carry the network's state: one output and one update per position
+        (NADE's running sum, a GRU's hidden state)."""
         b, family, spec = self.backend, self.family, self.spec
 
         def body(carry, i):

@@ -33,6 +33,8 @@ CASES = [
      lambda r, n: {"x": r.integers(0, 4, (n, 3))}),
     ("rnade", zoo.rnade, dict(x_dim=3, hidden=6, components=2, ordering="random"),
      lambda r, n: {"x": r.normal(size=(n, 3))}),
+    ("char_rnn", zoo.char_rnn, dict(x_dim=6, vocab=5, hidden=7, embed=3),
+     lambda r, n: {"x": r.integers(0, 5, (n, 6))}),
     # flows: real vectors, and dequantised integer pixels
     ("nice", zoo.nice, dict(x_dim=4, hidden=(8,), layers=2), lambda r, n: {"x": r.normal(size=(n, 4))}),
     ("realnvp", zoo.realnvp, dict(x_dim=3, hidden=(8,), layers=2), lambda r, n: {"x": r.normal(size=(n, 3))}),
@@ -81,6 +83,10 @@ CASES = [
     # VQ-VAE: z is scored by the row of the codebook nearest to it
     ("vqvae", zoo.vqvae, dict(x_dim=6, n_latents=2, code_dim=2, n_codes=3, hidden=(8,)),
      lambda r, n: {"x": (r.random((n, 6)) < 0.3).astype(float), "z": r.normal(size=(n, 2, 2))}),
+    # sequences: a hidden Markov model over 5 steps (the states summed out by the forward algorithm)
+    ("hmm", zoo.hmm, dict(states=3, x_dim=2, steps=5), lambda r, n: {"x": r.normal(size=(n, 5, 2))}),
+    ("hmm-categorical", zoo.hmm, dict(states=2, steps=4, emission="categorical", n_symbols=3),
+     lambda r, n: {"x": r.integers(0, 3, (n, 4, 1)).astype(float)}),
 ]
 
 

@@ -474,6 +474,7 @@ def test_registry_holds_every_loader():
         "blobs",
         "binarized_mnist",
         "mnist_idx",
+        "text",
     }
     assert set(data.DATASETS) == expected
     for name, fn in data.DATASETS.items():

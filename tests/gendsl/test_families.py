@@ -110,6 +110,7 @@ CASES = {
     "DenoisingAutoencoder": _zoo("dae"),
     "VectorQuantized": _zoo("vqvae"),
     "Codebook": _zoo("vqvae"),
+    "HiddenMarkov": _zoo("hmm"),
 }
 
 
