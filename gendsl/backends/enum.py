@@ -121,16 +121,13 @@ def _contract(ops, terms, names, enum_vars, keep, rank):
     terms = [_pad(ops, t, rank) for t in terms]
     order = [v for v in names if v not in keep]
     while order:
-        def joined(v):  # the factors reading v, and the shape of their sum
-            dim = enum_vars[v][0]
-            reading = [t for t in terms if t.shape[dim] > 1]
-            return reading, _broadcast_size(reading)
-        v = min(order, key=lambda v: joined(v)[1])
+        reading = {v: [t for t in terms if t.shape[enum_vars[v][0]] > 1] for v in order}
+        v = min(order, key=lambda v: _broadcast_size(reading[v]))
         order.remove(v)
-        reading, _ = joined(v)
-        if reading:
-            rest = [t for t in terms if t.shape[enum_vars[v][0]] == 1]
-            terms = rest + [ops["logsumexp"](_add(reading), axis=enum_vars[v][0], keepdims=True)]
+        if reading[v]:
+            dim = enum_vars[v][0]
+            terms = [t for t in terms if t.shape[dim] == 1] + [
+                ops["logsumexp"](_add(reading[v]), axis=dim, keepdims=True)]
     return _add(terms)
 
 

@@ -13,6 +13,7 @@ depends only on the inputs before ``d`` in the network's ordering.
 
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
@@ -72,7 +73,7 @@ def made_forward(backend, spec: MADE, params: dict, prefix: str, context_weight=
     return forward
 
 
-class ChainRecursion:
+class ChainRecursion(abc.ABC):
     """A network whose sampler carries a state from position to position
     instead of rerunning the whole pass: :meth:`start` the state, the
     :meth:`output` of ordering position ``i`` from it, :meth:`advance` it by
@@ -80,14 +81,17 @@ class ChainRecursion:
 
     inverse: np.ndarray
 
+    @abc.abstractmethod
     def start(self, like):
-        raise NotImplementedError
+        """The state before the first position, for every row of ``like``."""
 
+    @abc.abstractmethod
     def output(self, a, i):
-        raise NotImplementedError
+        """The network's output for ordering position ``i`` from state ``a``."""
 
+    @abc.abstractmethod
     def advance(self, a, i, value):
-        raise NotImplementedError
+        """State ``a`` after reading ``value``, drawn at ordering position ``i``."""
 
 
 class NADEForward(ChainRecursion):
